@@ -1,0 +1,1 @@
+"""torch-estimator: TensorFlow's Estimator system on PyTorch."""

@@ -1,0 +1,245 @@
+"""Graph: the nn.Module that runs model_fn and owns everything model_fn creates."""
+
+from __future__ import annotations
+
+import contextlib
+import copy
+from collections.abc import Callable, Iterator
+from typing import Any
+
+import torch
+from torch import nn
+
+from torch_estimator.contract.current import current_graph, graph_context
+from torch_estimator.contract.fn_args import call_model_fn, fn_args
+from torch_estimator.contract.mode_keys import ModeKeys
+from torch_estimator.contract.spec import EstimatorSpec
+
+__all__ = ["Graph", "require_graph"]
+
+
+class Graph(nn.Module):
+    """Runs ``model_fn`` in ``forward`` and owns every variable, module and optimizer it creates.
+
+    TF built a graph once and ran it per step; eager PyTorch calls model_fn on every batch. The first
+    call creates variables (``te.get_variable``, ``te.layers.*``, ``te.get_module``); later calls
+    find them by their scoped names, as TF's ``get_variable`` with ``AUTO_REUSE`` did. Names are
+    uniqued in call order on every call (``dense``, ``dense_1``, ...), so the same model_fn finds the
+    same variables each time. ``state_dict()`` keys are those names (``dnn/hiddenlayer_0/kernel``,
+    ``global_step``; a module from ``get_module("net", ...)`` contributes ``net.<its own keys>``).
+
+    Because it is an ``nn.Module``, DDP, FSDP, ``torch.compile`` and autocast wrap it unchanged.
+
+    >>> import torch_estimator as te
+    >>> def model_fn(features, mode):
+    ...     logits = te.layers.dense(features, 2)
+    ...     return te.EstimatorSpec(mode, predictions={"logits": logits})
+    >>> graph = Graph(model_fn)
+    >>> spec = graph(torch.ones(4, 3), None, te.ModeKeys.PREDICT)
+    >>> sorted(graph.state_dict())
+    ['dense/bias', 'dense/kernel']
+    """
+
+    def __init__(
+        self,
+        model_fn: Callable[..., EstimatorSpec],
+        params: Any = None,
+        config: Any = None,
+        device: torch.device | str = "cpu",
+    ) -> None:
+        super().__init__()
+        # Plain attributes, kept out of nn.Module's registries: model_fn may itself be a Module.
+        self.__dict__["model_fn"] = model_fn
+        self.__dict__["model_fn_args"] = fn_args(model_fn)
+        # One deep copy per Graph, as TF copied params once per graph build.
+        self.__dict__["params"] = copy.deepcopy(params) if params is not None else {}
+        self.__dict__["config"] = config
+        self.device = torch.device(device)
+        self.building = False
+        self.objects: dict[str, Any] = {}
+        self.named_tensors: dict[str, torch.Tensor] = {}
+        self.call_count = 0
+        self.scope = ""
+        self.scope_initializers: dict[str, Any] = {}
+        self.grad_scaler: Any = None
+        self._name_counts: dict[str, int] = {}
+        self._metric_counts: dict[int, tuple[int, int, int]] = {}
+
+    def forward(self, features: Any, labels: Any = None, mode: Any = ModeKeys.TRAIN) -> EstimatorSpec:
+        """Calls model_fn once with this Graph current and returns its validated EstimatorSpec."""
+        self.call_count += 1
+        self.scope = ""
+        self._name_counts.clear()
+        self.named_tensors = {}
+        with graph_context(self):
+            return call_model_fn(
+                self.model_fn, features, labels, mode, self.params, self.config, self.model_fn_args
+            )
+
+    @contextlib.contextmanager
+    def build(self) -> Iterator[Graph]:
+        """Marks a build pass: model_fn runs to create variables, nothing is trained."""
+        self.building = True
+        try:
+            yield self
+        finally:
+            self.building = False
+
+    # -- names -------------------------------------------------------------------------------
+
+    def scoped(self, name: str) -> str:
+        """``name`` under the current variable scope."""
+        return f"{self.scope}/{name}" if self.scope else name
+
+    def unique_name(self, base: str) -> str:
+        """``base``, ``base_1``, ``base_2``, ... in call order within the current scope."""
+        key = self.scoped(base)
+        count = self._name_counts.get(key, 0)
+        self._name_counts[key] = count + 1
+        return base if count == 0 else f"{base}_{count}"
+
+    def unique_object_name(self, base: str) -> str:
+        """``base``, ``base_1``, ... in call order, independent of variable scopes (optimizers)."""
+        key = "\0" + base
+        count = self._name_counts.get(key, 0)
+        self._name_counts[key] = count + 1
+        return base if count == 0 else f"{base}_{count}"
+
+    @contextlib.contextmanager
+    def name_scope(self, name: str) -> Iterator[str]:
+        """Enters scope ``name`` (already uniqued by the caller) below the current one."""
+        outer = self.scope
+        self.scope = self.scoped(name) if name else outer
+        try:
+            yield self.scope
+        finally:
+            self.scope = outer
+
+    # -- variables, modules and other owned objects ------------------------------------------
+
+    def find_variable(self, name: str) -> torch.Tensor | None:
+        """The variable called ``name`` (a full scoped name), or None."""
+        found = self._parameters.get(name)
+        if found is None:
+            found = self._buffers.get(name)
+        return found
+
+    def add_variable(self, name: str, value: torch.Tensor, trainable: bool) -> torch.Tensor:
+        """Registers ``value`` under the full name ``name``: a Parameter if trainable, else a buffer."""
+        if name in self._parameters or name in self._buffers or name in self._modules:
+            raise ValueError(f"Variable {name} already exists in this Graph.")
+        value = value.to(self.device)
+        if trainable and (value.is_floating_point() or value.is_complex()):
+            parameter = nn.Parameter(value)
+            self.register_parameter(name, parameter)
+            return parameter
+        self.register_buffer(name, value)
+        return value
+
+    def get_module(self, name: str, factory: Callable[[], nn.Module]) -> nn.Module:
+        """The module registered under ``name`` (a full scoped name), made by ``factory`` the first time."""
+        module = self._modules.get(name)
+        if module is None:
+            if name in self._parameters or name in self._buffers:
+                raise ValueError(f"{name} is a variable in this Graph, not a module.")
+            module = factory()
+            if not isinstance(module, nn.Module):
+                raise TypeError(
+                    f"get_module({name!r}, factory) needs factory() to return an nn.Module. "
+                    f"Received: {type(module).__name__}."
+                )
+            module = module.to(self.device)
+            if not self.training:
+                module.eval()
+            self.add_module(name, module)
+        return module
+
+    def get_object(self, name: str, factory: Callable[[], Any]) -> Any:
+        """A persistent non-module object (an optimizer, a metric), made by ``factory`` the first time."""
+        found = self.objects.get(name)
+        if found is None:
+            found = factory()
+            self.objects[name] = found
+        return found
+
+    def checkpoint_tensors(self) -> dict[str, torch.Tensor]:
+        """Everything a checkpoint holds: ``state_dict()`` plus optimizer slots, by name."""
+        tensors = dict(self.state_dict())
+        for owned in self.objects.values():
+            state_tensors = getattr(owned, "state_tensors", None)
+            if state_tensors is not None:
+                tensors.update(state_tensors())
+        return tensors
+
+    def restore_tensors(self, tensors: dict[str, torch.Tensor]) -> None:
+        """Loads a checkpoint's tensors: variables in place, slots into their optimizers.
+
+        Raises:
+            KeyError: a variable of this Graph is missing from ``tensors`` or has another shape.
+        """
+        own = self.state_dict()
+        missing = sorted(name for name in own if name not in tensors)
+        if missing:
+            raise KeyError(
+                f"Checkpoint is missing variables of this model: {missing}. The model_fn creates variables "
+                "the checkpoint does not have; check the model_dir or the variable names."
+            )
+        mismatched = [
+            f"{name}: checkpoint {tuple(tensors[name].shape)} vs model {tuple(value.shape)}"
+            for name, value in own.items()
+            if tuple(tensors[name].shape) != tuple(value.shape)
+        ]
+        if mismatched:
+            raise KeyError(f"Checkpoint variables have other shapes than the model's: {mismatched}.")
+        self.load_state_dict({name: tensors[name] for name in own})
+        for owned in self.objects.values():
+            load = getattr(owned, "load_state_tensors", None)
+            if load is not None:
+                load(tensors)
+
+    def trainable_variables(self) -> list[nn.Parameter]:
+        """Every parameter that requires a gradient, in creation order."""
+        return [parameter for parameter in self.parameters() if parameter.requires_grad]
+
+    def variable_name(self, tensor: torch.Tensor) -> str:
+        """The state_dict name of a parameter or buffer owned by this Graph."""
+        for name, candidate in self.named_parameters():
+            if candidate is tensor:
+                return name
+        for name, candidate in self.named_buffers():
+            if candidate is tensor:
+                return name
+        raise ValueError(f"{tuple(tensor.shape)} tensor is not a variable of this Graph.")
+
+    # -- metric objects ------------------------------------------------------------------------
+
+    def metric_was_updated(self, metric: Any) -> bool:
+        """Whether ``metric.update`` ran during the current model_fn call.
+
+        Metrics that count their updates (torchmetrics' ``_update_count``) are checked against the
+        count seen in the previous call; others cannot be checked and are trusted.
+        """
+        count = getattr(metric, "_update_count", None)
+        if not isinstance(count, int):
+            return True
+        key = id(metric)
+        seen = self._metric_counts.get(key)
+        if seen is None:
+            baseline = 0
+        elif seen[0] == self.call_count:
+            baseline = seen[1]
+        else:
+            baseline = seen[2]
+        self._metric_counts[key] = (self.call_count, baseline, count)
+        return count > baseline
+
+
+def require_graph(what: str) -> Graph:
+    """The current Graph; a clear error when called outside model_fn."""
+    graph = current_graph()
+    if graph is None:
+        raise RuntimeError(
+            f"{what} must be called inside model_fn, while an Estimator (or a te.Graph) runs it. "
+            "Outside model_fn there is no Graph to own the variable."
+        )
+    return graph
