@@ -26,4 +26,5 @@ lint: $(STAMP)
 	$(PY) -m ruff format --check src tests benchmarks
 
 bench: $(STAMP)
-	$(PY) benchmarks/step_overhead.py
+	$(PY) -m pip install --quiet -c constraints.txt scikit-learn
+	$(PY) benchmarks/estimator_bench.py

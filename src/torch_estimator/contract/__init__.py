@@ -16,7 +16,12 @@ from torch_estimator.contract.fn_args import (
     split_input_fn_result,
     verify_model_fn_args,
 )
-from torch_estimator.contract.hook_types import SessionRunArgs, SessionRunContext, SessionRunHook, SessionRunValues
+from torch_estimator.contract.hook_types import (
+    SessionRunArgs,
+    SessionRunContext,
+    SessionRunHook,
+    SessionRunValues,
+)
 from torch_estimator.contract.metric_types import MetricLike, MetricValue, UpdateOp, is_metric_object
 from torch_estimator.contract.mode_keys import ModeKeys
 from torch_estimator.contract.scaffold import Scaffold
@@ -40,6 +45,7 @@ __all__ = [
     "SessionRunHook",
     "SessionRunValues",
     "TrainOp",
+    "TrainOutput",
     "UpdateOp",
     "call_input_fn",
     "call_model_fn",

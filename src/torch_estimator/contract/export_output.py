@@ -10,7 +10,14 @@ import torch
 from torch_estimator.contract.describe import describe
 from torch_estimator.contract.metric_types import is_metric_object
 
-__all__ = ["ClassificationOutput", "EvalOutput", "ExportOutput", "PredictOutput", "RegressionOutput", "TrainOutput"]
+__all__ = [
+    "ClassificationOutput",
+    "EvalOutput",
+    "ExportOutput",
+    "PredictOutput",
+    "RegressionOutput",
+    "TrainOutput",
+]
 
 
 class ExportOutput:
@@ -52,9 +59,7 @@ class ClassificationOutput(ExportOutput):
                 "At least one of scores and classes must be set. Received: scores=None, classes=None."
             )
         if scores is not None and not _is_float_tensor(scores):
-            raise ValueError(
-                f"Classification scores must be a float Tensor. Received: {describe(scores)}."
-            )
+            raise ValueError(f"Classification scores must be a float Tensor. Received: {describe(scores)}.")
         if classes is not None and not (
             isinstance(classes, torch.Tensor) and not classes.is_floating_point() and not classes.is_complex()
         ):
@@ -172,4 +177,3 @@ def _prefix(prefix: str, value: Any) -> dict[str, Any]:
     if isinstance(value, Mapping):
         return {f"{prefix}/{key}": tensor for key, tensor in value.items()}
     return {prefix: value}
-

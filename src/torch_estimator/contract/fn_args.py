@@ -9,6 +9,8 @@ import logging
 from collections.abc import Callable
 from typing import Any
 
+import torch
+
 from torch_estimator.contract.spec import EstimatorSpec
 
 __all__ = [
@@ -30,8 +32,8 @@ VALID_INPUT_FN_ARGS = frozenset({"mode", "params", "config", "input_context"})
 def fn_args(fn: Callable[..., Any]) -> tuple[str, ...]:
     """The parameter names ``fn`` can take by keyword, minus those a ``functools.partial`` binds.
 
-    Callable objects report their ``__call__``; bound methods drop ``self``. ``*args`` and
-    ``**kwargs`` are not names and are not reported.
+    Callable objects report their ``__call__`` (an ``nn.Module`` its ``forward``); bound methods drop
+    ``self``. ``*args`` and ``**kwargs`` are not names and are not reported.
 
     >>> def model_fn(features, labels, mode, params): ...
     >>> fn_args(functools.partial(model_fn, params={}))
@@ -42,14 +44,19 @@ def fn_args(fn: Callable[..., Any]) -> tuple[str, ...]:
         names = names[len(fn.args) :]
         return tuple(name for name in names if name not in fn.keywords)
     target = fn
-    if not (inspect.isfunction(fn) or inspect.ismethod(fn)) and callable(fn) and hasattr(fn, "__call__"):
+    if isinstance(fn, torch.nn.Module):
+        # nn.Module.__call__ is (*args, **kwargs) and hands them to forward: forward declares the names.
+        target = fn.forward
+    elif not (inspect.isfunction(fn) or inspect.ismethod(fn)) and callable(fn):
         call = type(fn).__call__
         if inspect.isfunction(call):
             target = fn.__call__
     try:
         signature = inspect.signature(target)
     except (TypeError, ValueError) as err:
-        raise TypeError(f"Cannot read the signature of {fn!r}: pass a function or a callable object.") from err
+        raise TypeError(
+            f"Cannot read the signature of {fn!r}: pass a function or a callable object."
+        ) from err
     return tuple(
         name
         for name, parameter in signature.parameters.items()

@@ -213,7 +213,8 @@ def _check_metrics(eval_metric_ops: Any, graph: Any) -> dict[str, Any]:
         return {}
     if not isinstance(eval_metric_ops, Mapping):
         raise TypeError(
-            f"eval_metric_ops must be a dict of metric names to metrics. Received: {describe(eval_metric_ops)}."
+            "eval_metric_ops must be a dict of metric names to metrics. "
+            f"Received: {describe(eval_metric_ops)}."
         )
     for name, metric in eval_metric_ops.items():
         if isinstance(metric, tuple):
@@ -230,7 +231,12 @@ def _check_metrics(eval_metric_ops: Any, graph: Any) -> dict[str, Any]:
                         "in an earlier call. Create metrics inside model_fn on every call."
                     )
         elif is_metric_object(metric):
-            if graph is not None and not graph.metric_was_updated(metric):
+            if graph is None:
+                # Outside a Graph there is no "this call": only a metric never updated can be caught.
+                updated = getattr(metric, "_update_count", None) != 0
+            else:
+                updated = graph.metric_was_updated(metric)
+            if not updated:
                 raise ValueError(
                     f'Please call update_state(...) on the "{name}" metric: eval_metric_ops may hold a '
                     "Metric object only after metric.update(...) was called in this model_fn call."
@@ -247,5 +253,7 @@ def _check_scaffold(scaffold: Any) -> Scaffold:
     if scaffold is None:
         return Scaffold()
     if not isinstance(scaffold, Scaffold):
-        raise TypeError(f"scaffold must be tf.train.Scaffold (te.train.Scaffold). Received: {describe(scaffold)}.")
+        raise TypeError(
+            f"scaffold must be tf.train.Scaffold (te.train.Scaffold). Received: {describe(scaffold)}."
+        )
     return scaffold

@@ -17,6 +17,10 @@ from torch_estimator.contract.spec import EstimatorSpec
 
 __all__ = ["Graph", "require_graph"]
 
+# Plain attributes written on every model_fn call. nn.Module.__setattr__ checks each assignment for
+# Parameters, Modules and buffers (a few microseconds); these never hold any, so they skip it.
+_PER_CALL_ATTRIBUTES = frozenset({"call_count", "scope", "named_tensors", "summaries", "building"})
+
 
 class Graph(nn.Module):
     """Runs ``model_fn`` in ``forward`` and owns every variable, module and optimizer it creates.
@@ -58,6 +62,8 @@ class Graph(nn.Module):
         self.building = False
         self.objects: dict[str, Any] = {}
         self.named_tensors: dict[str, torch.Tensor] = {}
+        # tag -> (kind, value) recorded by te.summary.* during the current call.
+        self.summaries: dict[str, tuple[str, Any]] = {}
         self.call_count = 0
         self.scope = ""
         self.scope_initializers: dict[str, Any] = {}
@@ -65,12 +71,19 @@ class Graph(nn.Module):
         self._name_counts: dict[str, int] = {}
         self._metric_counts: dict[int, tuple[int, int, int]] = {}
 
+    def __setattr__(self, name: str, value: Any) -> None:
+        if name in _PER_CALL_ATTRIBUTES:
+            object.__setattr__(self, name, value)
+        else:
+            super().__setattr__(name, value)
+
     def forward(self, features: Any, labels: Any = None, mode: Any = ModeKeys.TRAIN) -> EstimatorSpec:
         """Calls model_fn once with this Graph current and returns its validated EstimatorSpec."""
         self.call_count += 1
         self.scope = ""
         self._name_counts.clear()
         self.named_tensors = {}
+        self.summaries = {}
         with graph_context(self):
             return call_model_fn(
                 self.model_fn, features, labels, mode, self.params, self.config, self.model_fn_args

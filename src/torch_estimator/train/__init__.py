@@ -1,6 +1,98 @@
-"""Optimizers, train ops, learning-rate schedules, hooks and savers (``tf.compat.v1.train``)."""
+"""``te.train``: tf.compat.v1.train's names — optimizers, train ops, learning-rate decays, hooks, savers."""
 
-from torch_estimator.graph.global_step import get_global_step, get_or_create_global_step
+from torch_estimator.checkpoint import Saver, latest_checkpoint, list_variables, load_variable
+from torch_estimator.contract.hook_types import (
+    SessionRunArgs,
+    SessionRunContext,
+    SessionRunHook,
+    SessionRunValues,
+)
+from torch_estimator.contract.scaffold import Scaffold
+from torch_estimator.contract.train_op import TrainOp
+from torch_estimator.graph.global_step import create_global_step, get_global_step, get_or_create_global_step
+from torch_estimator.hooks import (
+    CheckpointSaverHook,
+    CheckpointSaverListener,
+    FeedFnHook,
+    FinalOpsHook,
+    GlobalStepWaiterHook,
+    LoggingTensorHook,
+    NanLossDuringTrainingError,
+    NanTensorHook,
+    ProfilerHook,
+    SecondOrStepTimer,
+    StepCounterHook,
+    StopAtStepHook,
+    SummarySaverHook,
+)
+from torch_estimator.train.learning_rate import (
+    cosine_decay,
+    cosine_decay_restarts,
+    exponential_decay,
+    inverse_time_decay,
+    linear_cosine_decay,
+    natural_exp_decay,
+    noisy_linear_cosine_decay,
+    piecewise_constant,
+    piecewise_constant_decay,
+    polynomial_decay,
+)
 from torch_estimator.train.optimizer import Optimizer, OptimizerState, group
+from torch_estimator.train.tf_optimizers import (
+    AdagradOptimizer,
+    AdamOptimizer,
+    AdamWOptimizer,
+    FtrlOptimizer,
+    GradientDescentOptimizer,
+    MomentumOptimizer,
+    RMSPropOptimizer,
+)
 
-__all__ = ["Optimizer", "OptimizerState", "get_global_step", "get_or_create_global_step", "group"]
+__all__ = [
+    "AdagradOptimizer",
+    "AdamOptimizer",
+    "AdamWOptimizer",
+    "CheckpointSaverHook",
+    "CheckpointSaverListener",
+    "FeedFnHook",
+    "FinalOpsHook",
+    "FtrlOptimizer",
+    "GlobalStepWaiterHook",
+    "GradientDescentOptimizer",
+    "LoggingTensorHook",
+    "MomentumOptimizer",
+    "NanLossDuringTrainingError",
+    "NanTensorHook",
+    "Optimizer",
+    "OptimizerState",
+    "ProfilerHook",
+    "RMSPropOptimizer",
+    "Saver",
+    "Scaffold",
+    "SecondOrStepTimer",
+    "SessionRunArgs",
+    "SessionRunContext",
+    "SessionRunHook",
+    "SessionRunValues",
+    "StepCounterHook",
+    "StopAtStepHook",
+    "SummarySaverHook",
+    "TrainOp",
+    "cosine_decay",
+    "cosine_decay_restarts",
+    "create_global_step",
+    "exponential_decay",
+    "get_global_step",
+    "get_or_create_global_step",
+    "group",
+    "inverse_time_decay",
+    "latest_checkpoint",
+    "linear_cosine_decay",
+    "list_variables",
+    "load_variable",
+    "natural_exp_decay",
+    "noisy_linear_cosine_decay",
+    "piecewise_constant",
+    "piecewise_constant_decay",
+    "polynomial_decay",
+]

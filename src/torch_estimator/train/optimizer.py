@@ -56,7 +56,11 @@ class OptimizerState:
     def load_state_tensors(self, tensors: dict[str, torch.Tensor]) -> None:
         """Installs the slots found in ``tensors``; slots not found start fresh on the next step."""
         suffixes: dict[str, str] = getattr(self.optimizer, "slot_names", None) or {}
-        names = {(name, key): self.slot_name(name, key) for key in suffixes for name in self.variable_names.values()}
+        names = {
+            (name, key): self.slot_name(name, key)
+            for key in suffixes
+            for name in self.variable_names.values()
+        }
         for group in self.optimizer.param_groups:
             for param in group["params"]:
                 variable = self.variable_names.get(id(param))
@@ -74,7 +78,7 @@ class OptimizerState:
                         found[name[len(generic) :]] = value
                 if found:
                     self.optimizer.state[param] = {
-                        key: value.to(param.device) if value.dim() else value.clone() for key, value in found.items()
+                        key: value.to(param.device, copy=True) for key, value in found.items()
                     }
         for key in getattr(self.optimizer, "non_slot_names", ()):
             value = tensors.get(self.non_slot_name(key))
@@ -152,7 +156,8 @@ class Optimizer:
             if not loss.requires_grad:
                 raise ValueError(
                     "No gradients provided for any variable: the loss does not depend on any trainable "
-                    f"variable of {self.name}'s var_list. Check that model_fn builds the loss from its variables."
+                    f"variable of {self.name}'s var_list. Check that model_fn builds the loss from its "
+                    "variables."
                 )
             state.optimizer.zero_grad(set_to_none=True)
             if scaler is not None:
@@ -254,8 +259,8 @@ def _resolve(value: Any) -> Any:
 
 
 def _advance(global_step: torch.Tensor) -> None:
-    with torch.no_grad():
-        global_step.add_(1)
+    # global_step never requires grad, so an in-place add needs no no_grad() context.
+    global_step.add_(1)
 
 
 def group(*ops: TrainOp | Callable[[], Any], name: str = "group") -> TrainOp:

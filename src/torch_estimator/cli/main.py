@@ -1,0 +1,35 @@
+"""The ``torch-estimator`` command."""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import sys
+import tempfile
+from collections.abc import Sequence
+
+__all__ = ["main"]
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Entry point: ``torch-estimator demo [--model-dir DIR] [--steps N]``."""
+    parser = argparse.ArgumentParser(prog="torch-estimator", description=__doc__)
+    commands = parser.add_subparsers(dest="command", required=True)
+    demo = commands.add_parser("demo", help="train, evaluate, predict and resume an iris classifier")
+    demo.add_argument(
+        "--model-dir", default=None, help="where checkpoints and logs go (default: a new temp dir)"
+    )
+    demo.add_argument("--steps", type=int, default=400, help="training steps of the first call")
+    args = parser.parse_args(argv)
+
+    logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s", stream=sys.stderr)
+    if args.command == "demo":
+        from torch_estimator.cli.demo import run_demo
+
+        model_dir = args.model_dir or tempfile.mkdtemp(prefix="torch_estimator_demo_")
+        run_demo(model_dir, steps=args.steps)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

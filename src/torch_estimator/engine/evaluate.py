@@ -1,0 +1,212 @@
+"""Estimator.evaluate: metrics over the eval input, from a checkpoint.
+
+Order, as tf.estimator (SEMANTICS (e)):
+
+    graph = fresh Graph; features, labels = first batch of input_fn()
+    spec = model_fn(features, labels, EVAL)            # build pass
+    reject metrics named 'loss' / 'global_step'
+    hooks = user hooks + [stop after `steps`] + spec.evaluation_hooks
+    hooks.begin(); restore the checkpoint (or keep the fresh variables, with a warning)
+    hooks.after_create_session(session)
+    for each batch (starting with the first):
+        hooks.before_run; spec = model_fn(batch); run every update_op (sorted by name); hooks.after_run
+    hooks.end(session); compute metric values once
+    write them to eval_dir at the global step; return them with 'loss' and 'global_step'
+"""
+
+from __future__ import annotations
+
+import logging
+import sys
+from collections.abc import Callable, Mapping, Sequence
+from typing import Any
+
+import numpy as np
+import torch
+
+from torch_estimator.checkpoint import latest_checkpoint
+from torch_estimator.contract.hook_types import (
+    SessionRunArgs,
+    SessionRunContext,
+    SessionRunHook,
+    SessionRunValues,
+)
+from torch_estimator.contract.metric_types import MetricValue, is_metric_object
+from torch_estimator.contract.mode_keys import ModeKeys
+from torch_estimator.engine.progress import ProgressBarHook
+from torch_estimator.engine.session import Session
+from torch_estimator.engine.setup import (
+    EstimatorSetup,
+    build,
+    build_graph,
+    default_saver,
+    open_input,
+    restore_or_initialize,
+    step_runner,
+)
+from torch_estimator.graph.graph import Graph
+from torch_estimator.hooks import HookList
+from torch_estimator.summary import writer_for
+
+__all__ = ["StopAfterNEvalsHook", "evaluate", "metric_result"]
+
+logger = logging.getLogger("torch_estimator")
+
+_STEP_FETCHES = SessionRunArgs(fetches=["update_ops", "loss"])
+
+
+class StopAfterNEvalsHook(SessionRunHook):
+    """Requests a stop after ``num_evals`` evaluation batches."""
+
+    def __init__(self, num_evals: int) -> None:
+        self.num_evals = num_evals
+        self.evals_done = 0
+
+    def after_run(self, run_context: SessionRunContext, run_values: SessionRunValues) -> None:
+        self.evals_done += 1
+        if self.evals_done >= self.num_evals:
+            run_context.request_stop()
+
+
+def evaluate(
+    setup: EstimatorSetup,
+    input_fn: Callable[..., Any],
+    steps: int | None,
+    hooks: Sequence[SessionRunHook],
+    checkpoint_path: str | None,
+    eval_dir: str,
+) -> dict[str, Any]:
+    """Runs the evaluation loop; arguments are already checked by the Estimator."""
+    config = setup.config
+    checkpoint_path = checkpoint_path or latest_checkpoint(setup.model_dir)
+    if checkpoint_path is None:
+        logger.warning(
+            "Could not find trained model in model_dir: %s, running initialization to evaluate.", setup.model_dir
+        )
+    graph = build_graph(setup)
+    graph.eval()
+    run = step_runner(graph, config)
+    batches = open_input(setup, input_fn, ModeKeys.EVAL)
+    first = next(batches, None)
+    if first is None:
+        raise ValueError("evaluate: input_fn produced no batch. Return at least one batch of eval data.")
+    features, labels = first
+    spec = build(graph, run, features, labels, ModeKeys.EVAL)
+    _check_reserved_names(spec.eval_metric_ops)
+
+    all_hooks = list(hooks)
+    if steps is not None:
+        all_hooks.append(StopAfterNEvalsHook(steps))
+    all_hooks.extend(spec.evaluation_hooks)
+    if sys.stderr.isatty():
+        all_hooks.append(ProgressBarHook("evaluate", total=steps))
+    hook_list = HookList(all_hooks)
+    hook_list.begin()
+
+    saver = default_saver(config, spec.scaffold)
+    session = Session(graph, setup.model_dir, saver)
+    restore_or_initialize(graph, spec.scaffold, saver, checkpoint_path, session)
+    _reset_metric_objects(graph, spec.eval_metric_ops)
+    hook_list.after_create_session(session, None)
+
+    loss_sum = torch.zeros((), dtype=torch.float64, device=graph.device)
+    batches_done = 0
+    with torch.no_grad():
+        while True:
+            run_context = SessionRunContext(_STEP_FETCHES, session)
+            hook_list.before_run(run_context)
+            spec = run(features, labels, ModeKeys.EVAL)
+            metrics = spec.eval_metric_ops
+            for name in sorted(metrics):
+                metric = metrics[name]
+                if isinstance(metric, tuple):
+                    metric[1]()
+            loss_sum += spec.loss.detach()
+            batches_done += 1
+            session.spec = spec
+            hook_list.after_run(run_context, session.run)
+            if run_context.stop_requested:
+                break
+            batch = next(batches, None)
+            if batch is None:
+                break
+            features, labels = batch
+        hook_list.end(session)
+        results = {name: metric_result(metric) for name, metric in spec.eval_metric_ops.items()}
+    results["loss"] = float(loss_sum / batches_done)
+    results["global_step"] = session.global_step
+    _write_summaries(eval_dir, results, checkpoint_path)
+    return results
+
+
+def _check_reserved_names(metrics: Mapping[str, Any]) -> None:
+    # TF's two phrases differ: "loss" in double quotes, `global_step` in backticks.
+    for reserved, quoted in (("loss", '"loss"'), ("global_step", "`global_step`")):
+        if reserved in metrics:
+            raise ValueError(
+                f"Metric with name {quoted} is not allowed, because Estimator already defines a default "
+                f"metric with the same name. Rename eval_metric_ops[{reserved!r}]."
+            )
+
+
+def _reset_metric_objects(graph: Graph, metrics: Mapping[str, Any]) -> None:
+    # Each evaluate call starts every metric from zero, even one the model_fn keeps across calls.
+    for metric in metrics.values():
+        if is_metric_object(metric):
+            metric.reset()
+            # reset() zeroes torchmetrics' update count; let the Graph see that count now, so the
+            # next call's "was update called?" check compares against 0, not the build pass's count.
+            graph.metric_was_updated(metric)
+
+
+def metric_result(metric: Any) -> Any:
+    """The final value of one eval_metric_ops entry, as Python numbers / numpy arrays."""
+    if is_metric_object(metric):
+        return to_python(metric.compute())
+    return to_python(_value(metric[0]))
+
+
+def _value(value: Any) -> Any:
+    if isinstance(value, MetricValue):
+        return value.compute()
+    if isinstance(value, tuple):
+        return tuple(_value(item) for item in value)
+    if callable(value) and not isinstance(value, torch.Tensor):
+        return value()
+    return value
+
+
+def to_python(value: Any) -> Any:
+    """Tensors to Python numbers (0-d) or numpy arrays; structures mirrored."""
+    if isinstance(value, torch.Tensor):
+        value = value.detach()
+        if value.dtype == torch.bfloat16 or value.dtype == torch.float16:
+            value = value.float()
+        return value.item() if value.dim() == 0 else value.cpu().numpy()
+    if isinstance(value, np.generic):
+        return value.item()
+    if isinstance(value, tuple):
+        return tuple(to_python(item) for item in value)
+    if isinstance(value, dict):
+        return {key: to_python(item) for key, item in value.items()}
+    return value
+
+
+def _write_summaries(eval_dir: str, results: Mapping[str, Any], checkpoint_path: str | None) -> None:
+    """Scalars of the results at the evaluated global step, plus the checkpoint path as text."""
+    step = int(results["global_step"])
+    scalars: dict[str, float] = {}
+    for name, value in results.items():
+        if name == "global_step" or value is None:
+            continue
+        if isinstance(value, (bool, int, float)):
+            scalars[name] = float(value)
+        else:
+            logger.warning(
+                "Skipping summary for %s, must be a float or a number. Received: %s.", name, type(value).__name__
+            )
+    writer = writer_for(eval_dir)
+    writer.write_scalars(step, scalars)
+    if checkpoint_path is not None:
+        writer.write_text(step, "checkpoint_path", str(checkpoint_path))
+    writer.flush()

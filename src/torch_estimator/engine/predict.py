@@ -1,0 +1,160 @@
+"""Estimator.predict: a lazy generator of predictions.
+
+Order, as tf.estimator (SEMANTICS (f)); nothing runs until the first ``next()``:
+
+    graph = fresh Graph; features = first batch of input_fn() (labels dropped)
+    spec = model_fn(features, None, PREDICT)           # build pass
+    select predict_keys
+    hooks = user hooks + spec.prediction_hooks; hooks.begin(); restore; after_create_session
+    for each batch (starting with the first):
+        hooks.before_run; spec = model_fn(batch); hooks.after_run
+        yield the batch, or its rows one by one
+    hooks.end(session)
+"""
+
+from __future__ import annotations
+
+import logging
+import sys
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from typing import Any
+
+import numpy as np
+import torch
+
+from torch_estimator.checkpoint import latest_checkpoint
+from torch_estimator.contract.hook_types import SessionRunArgs, SessionRunContext, SessionRunHook
+from torch_estimator.contract.mode_keys import ModeKeys
+from torch_estimator.engine.progress import ProgressBarHook
+from torch_estimator.engine.session import Session
+from torch_estimator.engine.setup import (
+    EstimatorSetup,
+    build,
+    build_graph,
+    default_saver,
+    open_input,
+    restore_or_initialize,
+    step_runner,
+)
+from torch_estimator.hooks import HookList
+
+__all__ = ["predict", "to_numpy"]
+
+logger = logging.getLogger("torch_estimator")
+
+_STEP_FETCHES = SessionRunArgs(fetches="predictions")
+
+
+def predict(
+    setup: EstimatorSetup,
+    input_fn: Callable[..., Any],
+    predict_keys: Sequence[str] | str | None,
+    hooks: Sequence[SessionRunHook],
+    checkpoint_path: str | None,
+    yield_single_examples: bool,
+) -> Iterator[Any]:
+    """Yields predictions as numpy arrays; arguments are already checked by the Estimator."""
+    config = setup.config
+    checkpoint_path = checkpoint_path or latest_checkpoint(setup.model_dir)
+    if checkpoint_path is None:
+        logger.warning(
+            "Could not find trained model in model_dir: %s, running initialization to predict.", setup.model_dir
+        )
+    graph = build_graph(setup)
+    graph.eval()
+    run = step_runner(graph, config)
+    batches = open_input(setup, input_fn, ModeKeys.PREDICT)
+    first = next(batches, None)
+    if first is None:
+        return
+    features = first[0]
+    with torch.no_grad():
+        spec = build(graph, run, features, None, ModeKeys.PREDICT)
+    select = _key_selector(spec.predictions, predict_keys)
+
+    all_hooks = [*hooks, *spec.prediction_hooks]
+    if sys.stderr.isatty():
+        all_hooks.append(ProgressBarHook("predict"))
+    hook_list = HookList(all_hooks)
+    hook_list.begin()
+    saver = default_saver(config, spec.scaffold)
+    session = Session(graph, setup.model_dir, saver)
+    restore_or_initialize(graph, spec.scaffold, saver, checkpoint_path, session)
+    hook_list.after_create_session(session, None)
+
+    while True:
+        run_context = SessionRunContext(_STEP_FETCHES, session)
+        hook_list.before_run(run_context)
+        with torch.no_grad():
+            spec = run(features, None, ModeKeys.PREDICT)
+        session.spec = spec
+        predictions = to_numpy(select(spec.predictions))
+        hook_list.after_run(run_context, session.run)
+        if yield_single_examples:
+            yield from _rows(predictions)
+        else:
+            yield predictions
+        if run_context.stop_requested:
+            break
+        batch = next(batches, None)
+        if batch is None:
+            break
+        features = batch[0]
+    hook_list.end(session)
+
+
+def _key_selector(predictions: Any, predict_keys: Sequence[str] | str | None) -> Callable[[Any], Any]:
+    if not predict_keys:
+        return lambda predictions: predictions
+    if not isinstance(predictions, Mapping):
+        raise ValueError(
+            "predict_keys argument is not valid in case of non-dict predictions. "
+            f"Received predict_keys={predict_keys!r} and predictions of type {type(predictions).__name__}."
+        )
+    keys = [predict_keys] if isinstance(predict_keys, str) else list(predict_keys)
+    wanted = [key for key in keys if key in predictions]
+    if not wanted:
+        raise ValueError(
+            f"Expected to run at least one output from {sorted(predictions)}, provided {keys}."
+        )
+    return lambda predictions: {key: predictions[key] for key in wanted}
+
+
+def to_numpy(value: Any) -> Any:
+    """Tensors (and dicts of them) as numpy arrays on the CPU."""
+    if isinstance(value, torch.Tensor):
+        value = value.detach()
+        if value.dtype in (torch.bfloat16, torch.float16):
+            value = value.float()
+        return value.cpu().numpy()
+    if isinstance(value, Mapping):
+        return {key: to_numpy(item) for key, item in value.items()}
+    return value
+
+
+def _rows(predictions: Any) -> Iterator[Any]:
+    if not isinstance(predictions, Mapping):
+        if np.ndim(predictions) == 0:
+            raise ValueError(
+                "Predictions must have a batch dimension to be yielded one example at a time. Received a "
+                "scalar prediction; pass yield_single_examples=False."
+            )
+        yield from predictions
+        return
+    batch_length = None
+    for key, value in predictions.items():
+        if np.ndim(value) == 0:
+            raise ValueError(
+                f"Prediction {key!r} is a scalar and cannot be split per example; pass yield_single_examples=False."
+            )
+        if batch_length is None:
+            batch_length = len(value)
+        elif len(value) != batch_length:
+            raise ValueError(
+                f"Batch length of predictions should be same. {key} has different batch length than others: "
+                f"{len(value)} vs {batch_length}."
+            )
+    keys = list(predictions)
+    columns = [predictions[key] for key in keys]
+    for row in range(batch_length or 0):
+        yield {key: column[row] for key, column in zip(keys, columns, strict=True)}

@@ -1,0 +1,144 @@
+"""What every verb shares: a fresh Graph, the input stream, the build pass, restore-or-initialise."""
+
+from __future__ import annotations
+
+import contextlib
+import dataclasses
+import logging
+import random
+from collections.abc import Callable, Iterator
+from typing import Any
+
+import numpy as np
+import torch
+
+from torch_estimator.checkpoint import Saver
+from torch_estimator.contract.fn_args import call_input_fn
+from torch_estimator.contract.mode_keys import ModeKeys
+from torch_estimator.contract.scaffold import Scaffold
+from torch_estimator.contract.spec import EstimatorSpec
+from torch_estimator.distribute.run_config import RunConfig
+from torch_estimator.graph.global_step import create_global_step
+from torch_estimator.graph.graph import Graph
+from torch_estimator.inputs.batches import is_single_batch, iterate_batches, to_device
+
+__all__ = [
+    "EstimatorSetup",
+    "build_graph",
+    "default_saver",
+    "open_input",
+    "restore_or_initialize",
+    "step_runner",
+]
+
+logger = logging.getLogger("torch_estimator")
+
+
+@dataclasses.dataclass(frozen=True)
+class EstimatorSetup:
+    """What the Estimator hands the engine for one call."""
+
+    model_fn: Callable[..., EstimatorSpec]
+    model_dir: str
+    config: RunConfig
+    params: Any
+
+
+def seed_everything(seed: int | None) -> None:
+    """Seeds torch, numpy and Python's random for the call (RunConfig.tf_random_seed)."""
+    if seed is None:
+        return
+    random.seed(seed)
+    np.random.seed(seed % 2**32)
+    torch.manual_seed(seed)
+
+
+def build_graph(setup: EstimatorSetup) -> Graph:
+    """A fresh Graph with its global step, on the configured device, seeded."""
+    seed_everything(setup.config.tf_random_seed)
+    graph = Graph(setup.model_fn, setup.params, setup.config, device=setup.config.resolved_device)
+    create_global_step(graph)
+    return graph
+
+
+def open_input(setup: EstimatorSetup, input_fn: Callable[..., Any], mode: str) -> Iterator[tuple[Any, Any]]:
+    """Calls input_fn once and returns its batches, moved to the Graph's device."""
+    result = call_input_fn(input_fn, mode, setup.params, setup.config)
+    if mode == ModeKeys.PREDICT and is_single_batch(result):
+        logger.warning(
+            "Input graph does not use tf.data.Dataset or contain a QueueRunner. That means predict yields "
+            "forever. This is probably a mistake: input_fn returned one batch, which repeats; return an "
+            "iterable of batches (a generator, a list, a DataLoader) to end prediction."
+        )
+    device = setup.config.resolved_device
+    batches = iterate_batches(result)
+    if device.type == "cpu":
+        return batches
+    return ((to_device(features, device), to_device(labels, device)) for features, labels in batches)
+
+
+def step_runner(graph: Any, config: RunConfig) -> Callable[[Any, Any, str], EstimatorSpec]:
+    """``run(features, labels, mode) -> spec``: the Graph call under the configured precision."""
+    if config.precision == "32":
+        return graph
+    device_type = config.resolved_device.type
+    dtype = torch.bfloat16 if config.precision == "bf16-mixed" else torch.float16
+
+    def run(features: Any, labels: Any, mode: str) -> EstimatorSpec:
+        with torch.autocast(device_type=device_type, dtype=dtype):
+            return graph(features, labels, mode)
+
+    return run
+
+
+def build(graph: Graph, run: Callable[..., EstimatorSpec], features: Any, labels: Any, mode: str) -> EstimatorSpec:
+    """The build pass: model_fn runs once on the first batch to create every variable."""
+    with graph.build(), torch.no_grad():
+        return run(features, labels, mode)
+
+
+def default_saver(config: RunConfig, scaffold: Scaffold | None) -> Saver:
+    """The scaffold's saver, else one that keeps ``keep_checkpoint_max`` checkpoints."""
+    if scaffold is not None and scaffold.saver is not None:
+        return scaffold.saver
+    return Saver(
+        max_to_keep=config.keep_checkpoint_max,
+        keep_checkpoint_every_n_hours=config.keep_checkpoint_every_n_hours,
+    )
+
+
+def restore_or_initialize(
+    graph: Graph,
+    scaffold: Scaffold,
+    saver: Saver,
+    checkpoint_path: str | None,
+    session: Any,
+    restore_rng: bool = False,
+) -> bool:
+    """Restores ``checkpoint_path``, or runs the scaffold's init ops; then local init and readiness.
+
+    Variables are already initialised by their initializers when the build pass made them, so the
+    fresh path only adds ``init_op`` and ``init_fn``. Returns whether a checkpoint was restored.
+    """
+    restored = checkpoint_path is not None
+    if restored:
+        saver.restore(graph, checkpoint_path, restore_rng=restore_rng)
+    else:
+        if scaffold.init_op is not None:
+            scaffold.init_op()
+        if scaffold.init_fn is not None:
+            scaffold.init_fn(session)
+    if scaffold.local_init_op is not None:
+        scaffold.local_init_op()
+    if scaffold.ready_op is not None:
+        not_ready = scaffold.ready_op()
+        if not_ready is not None and len(not_ready) > 0:
+            raise RuntimeError(f"Init operations did not make model ready. Not ready: {list(not_ready)}.")
+    return restored
+
+
+@contextlib.contextmanager
+def graph_mode(graph: Graph, training: bool) -> Iterator[Graph]:
+    """``graph.train()`` or ``graph.eval()`` for the block (modules from get_module follow)."""
+    graph.train(training)
+    yield graph

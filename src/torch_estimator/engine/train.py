@@ -1,0 +1,195 @@
+"""Estimator.train: the training loop and the hooks TF assembled around it.
+
+Order, as tf.estimator (SEMANTICS (d)):
+
+    graph = fresh Graph (seeded); features, labels = first batch of input_fn()
+    spec = model_fn(features, labels, TRAIN)          # build pass: creates variables
+    hooks = [checkpoint saver] + chief hooks + [step counter] + [summary saver]    (chief only)
+            + user hooks + [StopAtStepHook] + [NanTensorHook] + [LoggingTensorHook] + spec.training_hooks
+    hooks.begin()
+    restore the latest checkpoint, else scaffold init_op / init_fn
+    hooks.after_create_session(session)
+    for each batch (starting with the first one again):
+        hooks.before_run; spec = model_fn(batch); spec.train_op(); hooks.after_run
+        stop when a hook asks or the input ends
+    hooks.end(session)                                 # final checkpoint; skipped if anything raised
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import sys
+from collections.abc import Callable, Sequence
+from typing import Any
+
+import torch
+
+from torch_estimator.checkpoint import ModelDirLock, latest_checkpoint
+from torch_estimator.contract.hook_types import SessionRunArgs, SessionRunContext, SessionRunHook
+from torch_estimator.contract.mode_keys import ModeKeys
+from torch_estimator.engine.progress import ProgressBarHook
+from torch_estimator.engine.session import Session
+from torch_estimator.engine.setup import (
+    EstimatorSetup,
+    build,
+    build_graph,
+    default_saver,
+    open_input,
+    restore_or_initialize,
+    step_runner,
+)
+from torch_estimator.hooks import (
+    CheckpointSaverHook,
+    CheckpointSaverListener,
+    HookList,
+    LoggingTensorHook,
+    NanTensorHook,
+    StepCounterHook,
+    StopAtStepHook,
+    SummarySaverHook,
+)
+
+__all__ = ["train"]
+
+logger = logging.getLogger("torch_estimator")
+
+_STEP_FETCHES = SessionRunArgs(fetches=["train_op", "loss"])
+
+
+def train(
+    setup: EstimatorSetup,
+    input_fn: Callable[..., Any],
+    hooks: Sequence[SessionRunHook],
+    steps: int | None,
+    max_steps: int | None,
+    saving_listeners: Sequence[CheckpointSaverListener],
+) -> None:
+    """Runs the training loop; arguments are already checked by the Estimator."""
+    config = setup.config
+    lock = ModelDirLock(setup.model_dir) if config.is_chief else contextlib.nullcontext()
+    with lock:
+        graph = build_graph(setup)
+        graph.train()
+        if config.precision == "16-mixed":
+            # float16 gradients underflow without loss scaling; minimize() uses the Graph's scaler.
+            graph.grad_scaler = torch.amp.GradScaler(config.resolved_device.type)
+        run = step_runner(graph, config)
+        batches = open_input(setup, input_fn, ModeKeys.TRAIN)
+        first = next(batches, None)
+        if first is None:
+            logger.warning("Training with estimator made no steps: input_fn produced no batch.")
+            return
+        features, labels = first
+        spec = build(graph, run, features, labels, ModeKeys.TRAIN)
+
+        saver = default_saver(config, spec.scaffold)
+        all_hooks = _assemble_hooks(setup, spec, list(hooks), steps, max_steps, saver, list(saving_listeners))
+        hook_list = HookList(all_hooks)
+        hook_list.begin()
+
+        session = Session(graph, setup.model_dir, saver)
+        if config.compile:
+            run = step_runner(torch.compile(graph), config)
+        restore_or_initialize(
+            graph, spec.scaffold, saver, latest_checkpoint(setup.model_dir), session, restore_rng=True
+        )
+        session.refresh()
+        hook_list.after_create_session(session, None)
+
+        steps_run = 0
+        while True:
+            run_context = SessionRunContext(_STEP_FETCHES, session)
+            hook_list.before_run(run_context)
+            session.start_step()
+            spec = run(features, labels, ModeKeys.TRAIN)
+            spec.train_op()
+            session.refresh()
+            session.spec = spec
+            if "loss" not in graph.summaries:
+                graph.summaries["loss"] = ("scalar", spec.loss.detach())
+            hook_list.after_run(run_context, session.run)
+            steps_run += 1
+            if run_context.stop_requested:
+                break
+            batch = next(batches, None)
+            if batch is None:
+                break
+            features, labels = batch
+        hook_list.end(session)
+        if steps_run == 0:
+            logger.warning("Training with estimator made no steps.")
+        else:
+            logger.info("Loss for final step: %s.", float(spec.loss.detach()))
+
+
+def _assemble_hooks(
+    setup: EstimatorSetup,
+    spec: Any,
+    user_hooks: list[SessionRunHook],
+    steps: int | None,
+    max_steps: int | None,
+    saver: Any,
+    saving_listeners: list[CheckpointSaverListener],
+) -> list[SessionRunHook]:
+    """TF's hook list: chief-only hooks first, then the worker hooks (SEMANTICS (d) 7g-8)."""
+    config = setup.config
+    if steps is not None or max_steps is not None:
+        user_hooks.append(StopAtStepHook(num_steps=steps, last_step=max_steps))
+    worker_hooks = [*user_hooks, NanTensorHook("loss")]
+    if config.log_step_count_steps is not None:
+        worker_hooks.append(
+            LoggingTensorHook({"loss": "loss", "step": "global_step"}, every_n_iter=config.log_step_count_steps)
+        )
+    worker_hooks.extend(spec.training_hooks)
+
+    chief_hooks: list[SessionRunHook] = []
+    estimator_saver_hook = None
+    if config.is_chief:
+        save_secs, save_steps = config.save_checkpoints_secs, config.save_checkpoints_steps
+        existing = [h for h in [*worker_hooks, *spec.training_chief_hooks] if isinstance(h, CheckpointSaverHook)]
+        if (save_secs or save_steps) and not existing:
+            estimator_saver_hook = CheckpointSaverHook(
+                setup.model_dir, save_secs=save_secs, save_steps=save_steps, saver=saver
+            )
+    _attach_listeners(worker_hooks, spec.training_chief_hooks, estimator_saver_hook, saving_listeners)
+    if not config.is_chief:
+        return worker_hooks
+    if estimator_saver_hook is not None:
+        chief_hooks.append(estimator_saver_hook)
+    chief_hooks.extend(spec.training_chief_hooks)
+    if config.log_step_count_steps:
+        chief_hooks.append(StepCounterHook(every_n_steps=config.log_step_count_steps, output_dir=setup.model_dir))
+    if config.save_summary_steps:
+        chief_hooks.append(
+            SummarySaverHook(save_steps=config.save_summary_steps, output_dir=setup.model_dir, scaffold=spec.scaffold)
+        )
+    hooks = chief_hooks + worker_hooks
+    if sys.stderr.isatty():
+        total = steps if steps is not None else max_steps
+        hooks.append(ProgressBarHook("train", total=total, absolute_total=steps is None))
+    return hooks
+
+
+def _attach_listeners(
+    worker_hooks: list[SessionRunHook],
+    chief_hooks: Sequence[SessionRunHook],
+    estimator_hook: Any,
+    listeners: list[CheckpointSaverListener],
+) -> None:
+    if not listeners:
+        return
+    candidates = [*worker_hooks, *chief_hooks]
+    if estimator_hook is not None:
+        candidates.append(estimator_hook)
+    saver_hooks = [hook for hook in candidates if isinstance(hook, CheckpointSaverHook)]
+    if not saver_hooks:
+        raise ValueError(
+            "There should be a CheckpointSaverHook to use saving_listeners. Please set one of the "
+            "RunConfig.save_checkpoints_steps or RunConfig.save_checkpoints_secs. Received: "
+            f"{len(listeners)} saving_listeners and checkpointing disabled."
+        )
+    target = saver_hooks[0]
+    for listener in listeners:
+        if listener not in target.listeners:
+            target.listeners.append(listener)

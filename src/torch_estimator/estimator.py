@@ -1,0 +1,256 @@
+"""Estimator: checks its arguments as tf.estimator did, then delegates to the engine."""
+
+from __future__ import annotations
+
+import copy
+import logging
+import os
+import tempfile
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from typing import Any
+
+import torch
+
+from torch_estimator import engine
+from torch_estimator.checkpoint import global_step_of, latest_checkpoint, list_variables, load_variable
+from torch_estimator.contract.fn_args import call_model_fn, verify_model_fn_args
+from torch_estimator.contract.hook_types import SessionRunHook
+from torch_estimator.contract.spec import EstimatorSpec
+from torch_estimator.distribute.run_config import RunConfig
+from torch_estimator.hooks import CheckpointSaverListener
+
+__all__ = ["Estimator"]
+
+logger = logging.getLogger("torch_estimator")
+
+# Members a subclass may override (TF's list); anything else of Estimator's is off limits.
+_OVERRIDABLE = frozenset({"model_fn", "latest_checkpoint", "__init__", "__doc__", "__module__", "__qualname__"})
+
+
+class Estimator:
+    """Trains, evaluates and predicts with a ``model_fn``; owns checkpoints and summaries in ``model_dir``.
+
+    ``model_fn(features, labels, mode, params, config)`` returns an EstimatorSpec for the mode; it
+    runs on every batch inside a fresh Graph per call, which holds the variables it creates. Each
+    verb restores the latest checkpoint of ``model_dir`` first.
+
+    >>> import torch, torch_estimator as te
+    >>> def model_fn(features, labels, mode):
+    ...     pred = te.layers.dense(features, 1)
+    ...     if mode == te.ModeKeys.PREDICT:
+    ...         return te.EstimatorSpec(mode, predictions={"y": pred})
+    ...     loss = ((pred - labels) ** 2).mean()
+    ...     op = te.train.GradientDescentOptimizer(0.1).minimize(loss, global_step=te.train.get_global_step())
+    ...     return te.EstimatorSpec(mode, loss=loss, train_op=op)
+    >>> est = te.Estimator(model_fn, config=te.RunConfig(log_step_count_steps=None, save_summary_steps=0))
+    >>> _ = est.train(lambda: (torch.ones(8, 2), torch.ones(8, 1)), steps=3)
+    >>> est.get_variable_value("global_step")
+    3
+    """
+
+    def __init__(
+        self,
+        model_fn: Callable[..., EstimatorSpec],
+        model_dir: str | os.PathLike[str] | None = None,
+        config: RunConfig | None = None,
+        params: dict[str, Any] | None = None,
+        warm_start_from: Any = None,
+    ) -> None:
+        self._check_overrides()
+        if config is None:
+            config = RunConfig()
+        elif not isinstance(config, RunConfig):
+            raise ValueError(
+                f"config must be an instance of `RunConfig`, but provided {config!r}. Pass te.RunConfig(...)."
+            )
+        if model_dir is not None:
+            model_dir = os.fspath(model_dir)
+        if model_dir and config.model_dir and model_dir != config.model_dir:
+            raise ValueError(
+                "`model_dir` are set both in constructor and `RunConfig`, but with different values. In "
+                f"constructor: '{model_dir}', in `RunConfig`: '{config.model_dir}'. Set it in one place."
+            )
+        if model_dir:
+            config = config.replace(model_dir=model_dir)
+        elif not config.model_dir:
+            config = config.replace(model_dir=tempfile.mkdtemp())
+            logger.warning("Using temporary folder as model directory: %s", config.model_dir)
+        if model_fn is None:
+            raise ValueError("model_fn must be provided to Estimator. Received: model_fn=None.")
+        verify_model_fn_args(model_fn, params)
+        if warm_start_from is not None:
+            raise NotImplementedError(
+                "warm_start_from is not supported yet. Received: "
+                f"{warm_start_from!r}. Restore weights in Scaffold(init_fn=...) meanwhile."
+            )
+        self._model_fn = model_fn
+        self._config = config
+        self._params = copy.deepcopy(params or {})
+
+    def _check_overrides(self) -> None:
+        cls = type(self)
+        if cls is Estimator:
+            return
+        overridden = sorted(
+            name
+            for klass in cls.__mro__
+            if klass is not Estimator and issubclass(klass, Estimator)
+            for name in vars(klass)
+            if name in vars(Estimator) and name not in _OVERRIDABLE
+        )
+        if overridden:
+            raise ValueError(
+                f"Subclasses of Estimator cannot override members of Estimator. {cls} does override {overridden}. "
+                "Add new methods instead, or wrap the Estimator."
+            )
+
+    # -- properties ------------------------------------------------------------------------------
+
+    @property
+    def model_dir(self) -> str:
+        """Where checkpoints, summaries and evaluation results live."""
+        return str(self._config.model_dir)
+
+    @property
+    def config(self) -> RunConfig:
+        """A copy of the RunConfig."""
+        return copy.deepcopy(self._config)
+
+    @property
+    def params(self) -> dict[str, Any]:
+        """A deep copy of params."""
+        return copy.deepcopy(self._params)
+
+    @property
+    def model_fn(self) -> Callable[..., EstimatorSpec]:
+        """model_fn with the fixed signature ``(features, labels, mode, config)``; params bound."""
+        def public_model_fn(features: Any, labels: Any, mode: Any, config: Any) -> EstimatorSpec:
+            return call_model_fn(self._model_fn, features, labels, mode, self.params, config)
+
+        return public_model_fn
+
+    def __getattr__(self, name: str) -> Any:
+        if name == "export_savedmodel":
+            raise AttributeError("Please use `export_saved_model`: export_savedmodel was removed.")
+        raise AttributeError(f"{type(self).__name__!r} object has no attribute {name!r}")
+
+    # -- model_dir queries -----------------------------------------------------------------------
+
+    def eval_dir(self, name: str | None = None) -> str:
+        """``model_dir/eval`` or ``model_dir/eval_<name>``."""
+        return os.path.join(self.model_dir, "eval" if not name else "eval_" + name)
+
+    def latest_checkpoint(self) -> str | None:
+        """The path prefix of the newest valid checkpoint in model_dir, or None."""
+        return latest_checkpoint(self.model_dir)
+
+    def get_variable_names(self) -> list[str]:
+        """Names of every variable in the latest checkpoint (``global_step`` included)."""
+        return [name for name, _, _ in list_variables(self._require_checkpoint())]
+
+    def get_variable_value(self, name: str) -> Any:
+        """The value of ``name`` in the latest checkpoint, as a numpy array (an int for global_step)."""
+        value = load_variable(self._require_checkpoint(), name)
+        if value.dtype in (torch.bfloat16, torch.float16):
+            value = value.float()
+        return value.item() if name == "global_step" else value.numpy()
+
+    def _require_checkpoint(self) -> str:
+        path = self.latest_checkpoint()
+        if path is None:
+            raise ValueError(
+                f"Could not find trained model in model_dir: {self.model_dir}. Train first, or point model_dir "
+                "at a directory with checkpoints."
+            )
+        return path
+
+    # -- verbs -----------------------------------------------------------------------------------
+
+    def train(
+        self,
+        input_fn: Callable[..., Any],
+        hooks: Iterable[SessionRunHook] | None = None,
+        steps: int | None = None,
+        max_steps: int | None = None,
+        saving_listeners: Iterable[CheckpointSaverListener] | None = None,
+    ) -> Estimator:
+        """Trains on input_fn's batches; returns self.
+
+        ``steps`` counts from the restored global step; ``max_steps`` is absolute (a no-op once
+        reached: input_fn is not even called). Neither: until the input ends.
+        """
+        if self._config.task_type in ("evaluator", "ps"):
+            raise ValueError(
+                f"Train has been called wrong configuration. Please use tf.estimator.train_and_evaluate which "
+                f"calls proper API according to given configuration. Current configuration: {self._config!r}."
+            )
+        _check_steps(steps, max_steps)
+        if max_steps is not None and max_steps <= global_step_of(self.model_dir):
+            logger.info("Skipping training since max_steps has already saved.")
+            return self
+        hooks = _check_hooks(hooks)
+        listeners = list(saving_listeners or [])
+        for listener in listeners:
+            if not isinstance(listener, CheckpointSaverListener):
+                raise TypeError(
+                    "saving_listeners must be a list of CheckpointSaverListener, given: "
+                    f"{type(listener).__name__} {listener!r}."
+                )
+        engine.train(self._setup(), input_fn, hooks, steps, max_steps, listeners)
+        return self
+
+    def evaluate(
+        self,
+        input_fn: Callable[..., Any],
+        steps: int | None = None,
+        hooks: Iterable[SessionRunHook] | None = None,
+        checkpoint_path: str | None = None,
+        name: str | None = None,
+    ) -> dict[str, Any]:
+        """Evaluates the latest (or given) checkpoint; returns metrics, ``loss`` and ``global_step``.
+
+        ``loss`` is the mean of the per-batch losses. ``steps``: None runs until the input ends.
+        """
+        hooks = _check_hooks(hooks)
+        if steps is not None and steps <= 0:
+            raise ValueError(f"Must specify steps > 0, given: {steps}")
+        return engine.evaluate(self._setup(), input_fn, steps, hooks, checkpoint_path, self.eval_dir(name))
+
+    def predict(
+        self,
+        input_fn: Callable[..., Any],
+        predict_keys: Sequence[str] | str | None = None,
+        hooks: Iterable[SessionRunHook] | None = None,
+        checkpoint_path: str | None = None,
+        yield_single_examples: bool = True,
+    ) -> Iterator[Any]:
+        """Yields predictions (numpy) per example, or per batch with ``yield_single_examples=False``.
+
+        A generator: nothing, not even argument checking, runs until the first ``next()``.
+        """
+        checked = _check_hooks(hooks)
+        yield from engine.predict(
+            self._setup(), input_fn, predict_keys, checked, checkpoint_path, yield_single_examples
+        )
+
+    def _setup(self) -> engine.EstimatorSetup:
+        return engine.EstimatorSetup(self._model_fn, self.model_dir, self._config, self._params)
+
+
+def _check_steps(steps: int | None, max_steps: int | None) -> None:
+    if steps is not None and max_steps is not None:
+        raise ValueError(f"Can not provide both steps and max_steps. Received: steps={steps}, max_steps={max_steps}.")
+    if steps is not None and steps <= 0:
+        raise ValueError(f"Must specify steps > 0, given: {steps}")
+    if max_steps is not None and max_steps <= 0:
+        raise ValueError(f"Must specify max_steps > 0, given: {max_steps}")
+
+
+def _check_hooks(hooks: Iterable[SessionRunHook] | None) -> list[SessionRunHook]:
+    checked = list(hooks or [])
+    for hook in checked:
+        if not isinstance(hook, SessionRunHook):
+            raise TypeError(
+                f"Hooks must be a SessionRunHook, given: {type(hook).__name__} {hook!r}. Subclass te.SessionRunHook."
+            )
+    return checked

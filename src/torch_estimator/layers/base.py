@@ -1,0 +1,200 @@
+"""What every layer function shares: its name in the Graph, its variables, dtypes and flags.
+
+A layer call picks its name (``dense``, ``dense_1``, ... in call order within the current scope,
+or the ``name`` given, used as is), then finds its variables at ``<scope>/<name>/<variable>``. The
+first call creates them with ``te.get_variable``; later calls take the fast path of one dict lookup
+per variable, because model_fn (and so every layer) runs on every training step.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from typing import Any
+
+import torch
+
+from torch_estimator.graph import initializers
+from torch_estimator.graph.graph import Graph, require_graph
+from torch_estimator.graph.variables import get_variable
+
+__all__ = [
+    "ONES",
+    "ZEROS",
+    "Activation",
+    "check_inputs",
+    "compute_input",
+    "current_graph_for",
+    "get_activation",
+    "is_training",
+    "layer_name",
+    "layer_variable",
+    "normalize_axes",
+    "variable_dtype",
+]
+
+Activation = Callable[[torch.Tensor], torch.Tensor] | str | None
+
+ZEROS = initializers.zeros()
+"""TF's ``zeros_initializer()``: the default for biases, ``beta`` and ``moving_mean``."""
+
+ONES = initializers.ones()
+"""TF's ``ones_initializer()``: the default for ``gamma`` and ``moving_variance``."""
+
+_ACTIVATIONS: dict[str, Callable[[torch.Tensor], torch.Tensor] | None] = {
+    "linear": None,
+    "relu": torch.relu,
+    "relu6": torch.nn.functional.relu6,
+    "elu": torch.nn.functional.elu,
+    "selu": torch.selu,
+    "gelu": torch.nn.functional.gelu,
+    "sigmoid": torch.sigmoid,
+    "tanh": torch.tanh,
+    "softplus": torch.nn.functional.softplus,
+    "softsign": torch.nn.functional.softsign,
+    "swish": torch.nn.functional.silu,
+    "silu": torch.nn.functional.silu,
+    "softmax": lambda x: torch.softmax(x, dim=-1),
+}
+
+
+def layer_name(graph: Graph, default_name: str, name: str | None) -> str:
+    """The layer's name within the current scope: ``name`` as given, else ``default_name`` uniqued.
+
+    An explicit name also counts as used, so a later unnamed layer of that kind moves on to
+    ``<default_name>_1``, as TF's variable scopes did.
+
+    >>> graph = Graph(lambda features, mode: None)
+    >>> [layer_name(graph, "dense", name) for name in (None, None, "out")]
+    ['dense', 'dense_1', 'out']
+    """
+    if name is None:
+        return graph.unique_name(default_name)
+    graph.unique_name(name)
+    return name
+
+
+def layer_variable(
+    graph: Graph,
+    layer: str,
+    name: str,
+    shape: tuple[int, ...],
+    initializer: Any,
+    inputs: torch.Tensor,
+    dtype: torch.dtype = torch.float32,
+    trainable: bool = True,
+) -> torch.Tensor:
+    """Variable ``<scope>/<layer>/<name>`` of ``shape``: found by name, or created on first use.
+
+    ``inputs`` only serves the error message.
+
+    Raises:
+        ValueError: the variable exists with another shape, because the input's shape changed
+            since the first call (TF: "Input 0 of layer ... is incompatible with the layer").
+    """
+    full_name = f"{graph.scope}/{layer}/{name}" if graph.scope else f"{layer}/{name}"
+    found = graph.find_variable(full_name)
+    if found is None:
+        with graph.name_scope(layer):
+            return get_variable(name, shape, dtype=dtype, initializer=initializer, trainable=trainable)
+    if found.shape != shape:
+        raise ValueError(
+            f"Input 0 of layer {full_name.rpartition('/')[0]} is incompatible with the layer: its variable "
+            f"{full_name} was created with shape {tuple(found.shape)} on the first call, but an input of "
+            f"shape {tuple(inputs.shape)} needs shape {shape}. Feed inputs of the same shape (apart from "
+            "the batch dimension) on every call, or give this layer call its own name=."
+        )
+    return found
+
+
+def variable_dtype(inputs: torch.Tensor) -> torch.dtype:
+    """The dtype of a layer's variables: the input's if float32/float64, else float32.
+
+    Half-precision inputs (autocast outputs) keep float32 variables, as TF's mixed precision did.
+
+    >>> [variable_dtype(torch.ones(1, dtype=dtype)) for dtype in (torch.bfloat16, torch.float64)]
+    [torch.float32, torch.float64]
+    """
+    dtype = inputs.dtype
+    return dtype if dtype in (torch.float32, torch.float64) else torch.float32
+
+
+def compute_input(inputs: torch.Tensor, dtype: torch.dtype) -> torch.Tensor:
+    """``inputs`` ready to meet variables of ``dtype``: cast, unless autocast will cast it anyway.
+
+    >>> compute_input(torch.tensor([1, 2]), torch.float32)
+    tensor([1., 2.])
+    """
+    if inputs.dtype == dtype:
+        return inputs
+    if inputs.is_floating_point() and torch.is_autocast_enabled(inputs.device.type):
+        return inputs
+    return inputs.to(dtype)
+
+
+def get_activation(activation: Activation) -> Callable[[torch.Tensor], torch.Tensor] | None:
+    """A callable activation, a Keras name (``"relu"``, ``"tanh"``, ...) or None.
+
+    >>> get_activation("relu")(torch.tensor([-1.0, 2.0]))
+    tensor([0., 2.])
+    """
+    if activation is None or callable(activation):
+        return activation
+    if isinstance(activation, str) and activation in _ACTIVATIONS:
+        return _ACTIVATIONS[activation]
+    raise ValueError(
+        f"Unknown activation {activation!r}. Pass a callable such as torch.relu, None, or one of "
+        f"{sorted(_ACTIVATIONS)}."
+    )
+
+
+def is_training(training: bool | torch.Tensor) -> bool:
+    """The ``training`` flag as a bool; a 0-d bool tensor is read (a device sync on an accelerator).
+
+    >>> is_training(torch.tensor(True)), is_training(False)
+    (True, False)
+    """
+    if isinstance(training, torch.Tensor):
+        if training.numel() != 1:
+            raise ValueError(
+                f"training must be a bool or a 0-d bool tensor. Received a tensor of shape "
+                f"{tuple(training.shape)}."
+            )
+        return bool(training.item())
+    return bool(training)
+
+
+def normalize_axes(axis: int | Sequence[int], rank: int, what: str) -> tuple[int, ...]:
+    """``axis`` (an int or a sequence) as sorted non-negative axes of a rank-``rank`` input."""
+    axes = (axis,) if isinstance(axis, int) else tuple(axis)
+    resolved = []
+    for item in axes:
+        if not -rank <= item < rank:
+            raise ValueError(
+                f"{what}: axis {item} is out of range for an input of rank {rank}. "
+                f"Received axis={axis!r}; pass axes in [-{rank}, {rank})."
+            )
+        resolved.append(item % rank)
+    if len(set(resolved)) != len(resolved):
+        raise ValueError(f"{what}: duplicate axes in axis={axis!r}.")
+    return tuple(sorted(resolved))
+
+
+def current_graph_for(what: str) -> Graph:
+    """The running Graph; a clear error when a layer is called outside model_fn."""
+    return require_graph(f"te.layers.{what}")
+
+
+def check_inputs(inputs: Any, what: str, min_rank: int = 0, rank: int | None = None) -> None:
+    """Raises unless ``inputs`` is a tensor of the rank a layer needs (TF's InputSpec check)."""
+    if not isinstance(inputs, torch.Tensor):
+        raise TypeError(
+            f"te.layers.{what} needs inputs to be a torch.Tensor. Received: {type(inputs).__name__}. "
+            "Convert it with torch.as_tensor first."
+        )
+    ndim = inputs.dim()
+    if (rank is not None and ndim != rank) or ndim < min_rank:
+        expected = f"ndim={rank}" if rank is not None else f"min_ndim={min_rank}"
+        raise ValueError(
+            f"Input 0 of layer {what} is incompatible with the layer: expected {expected}, found "
+            f"ndim={ndim}. Full shape received: {tuple(inputs.shape)}."
+        )

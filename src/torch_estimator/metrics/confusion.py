@@ -1,0 +1,253 @@
+"""Binary counts and their ratios: true/false positives/negatives, precision, recall.
+
+Labels and predictions are cast to bool as TF does (``x != 0``: a prediction of 0.3 counts as
+positive; threshold probabilities first, or use the ``*_at_thresholds`` metrics).
+
+Maths: TF's own (``tf.compat.v1.metrics``): weights multiply the 0/1 indicators with ordinary
+broadcasting and must have rank 0 or the indicators' rank; precision and recall read 0 when their
+denominator is 0 (torchmetrics' binary stat scores threshold scores and take no weights).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+import torch
+
+from torch_estimator.contract.metric_types import MetricValue, UpdateOp
+from torch_estimator.graph.graph import require_graph
+from torch_estimator.metrics.shapes import as_tensor, prepare_inputs
+from torch_estimator.metrics.state import metric_name, metric_pair, metric_state
+
+__all__ = [
+    "false_negatives",
+    "false_positives",
+    "precision",
+    "recall",
+    "true_negatives",
+    "true_positives",
+]
+
+MetricPair = tuple[MetricValue, UpdateOp]
+Condition = Callable[[torch.Tensor, torch.Tensor], torch.Tensor]
+
+_COUNT_LAYOUT = {"count": ((), torch.float32)}
+_RATIO_LAYOUT = {"true_positives": ((), torch.float32), "denominator": ((), torch.float32)}
+
+_CONDITIONS: dict[str, Condition] = {
+    "true_positives": lambda labels, predictions: labels & predictions,
+    "false_positives": lambda labels, predictions: ~labels & predictions,
+    "true_negatives": lambda labels, predictions: ~labels & ~predictions,
+    "false_negatives": lambda labels, predictions: labels & ~predictions,
+}
+
+
+def true_positives(
+    labels: Any,
+    predictions: Any,
+    weights: Any = None,
+    metrics_collections: Any = None,
+    updates_collections: Any = None,
+    name: str | None = None,
+) -> MetricPair:
+    """The total weight of examples with label and prediction both true (nonzero).
+
+    Returns:
+        ``(value, update_op)``: a 0-d float32 count.
+
+    Raises:
+        ValueError: labels and predictions have incompatible shapes (both shapes named), or weights
+            have a rank other than 0 or the labels' rank, or do not broadcast.
+
+    Maths: TF's ``true_positives``; torchmetrics differs (module docstring).
+
+    >>> from torch_estimator.graph import Graph
+    >>> from torch_estimator.contract.current import graph_context
+    >>> with graph_context(Graph(lambda features: None)):
+    ...     value, update_op = true_positives(torch.tensor([1, 1, 0, 0]), torch.tensor([1, 0, 1, 0]))
+    >>> update_op.run(); value.compute()
+    tensor(1.)
+    """
+    return _count("true_positives", labels, predictions, weights, name)
+
+
+def false_positives(
+    labels: Any,
+    predictions: Any,
+    weights: Any = None,
+    metrics_collections: Any = None,
+    updates_collections: Any = None,
+    name: str | None = None,
+) -> MetricPair:
+    """The total weight of examples with a false label and a true prediction.
+
+    Maths: TF's ``false_positives``; torchmetrics differs (module docstring).
+
+    >>> from torch_estimator.graph import Graph
+    >>> from torch_estimator.contract.current import graph_context
+    >>> with graph_context(Graph(lambda features: None)):
+    ...     value, update_op = false_positives(torch.tensor([1, 1, 0, 0]), torch.tensor([1, 0, 1, 1]))
+    >>> update_op.run(); value.compute()
+    tensor(2.)
+    """
+    return _count("false_positives", labels, predictions, weights, name)
+
+
+def true_negatives(
+    labels: Any,
+    predictions: Any,
+    weights: Any = None,
+    metrics_collections: Any = None,
+    updates_collections: Any = None,
+    name: str | None = None,
+) -> MetricPair:
+    """The total weight of examples with label and prediction both false (zero).
+
+    Maths: TF's ``true_negatives``; torchmetrics differs (module docstring).
+
+    >>> from torch_estimator.graph import Graph
+    >>> from torch_estimator.contract.current import graph_context
+    >>> with graph_context(Graph(lambda features: None)):
+    ...     value, update_op = true_negatives(torch.tensor([1, 0, 0, 0]), torch.tensor([0, 0, 1, 0]))
+    >>> update_op.run(); value.compute()
+    tensor(2.)
+    """
+    return _count("true_negatives", labels, predictions, weights, name)
+
+
+def false_negatives(
+    labels: Any,
+    predictions: Any,
+    weights: Any = None,
+    metrics_collections: Any = None,
+    updates_collections: Any = None,
+    name: str | None = None,
+) -> MetricPair:
+    """The total weight of examples with a true label and a false prediction.
+
+    Maths: TF's ``false_negatives``; torchmetrics differs (module docstring).
+
+    >>> from torch_estimator.graph import Graph
+    >>> from torch_estimator.contract.current import graph_context
+    >>> with graph_context(Graph(lambda features: None)):
+    ...     value, update_op = false_negatives(torch.tensor([1, 1, 0, 0]), torch.tensor([1, 0, 1, 0]))
+    >>> update_op.run(); value.compute()
+    tensor(1.)
+    """
+    return _count("false_negatives", labels, predictions, weights, name)
+
+
+def precision(
+    labels: Any,
+    predictions: Any,
+    weights: Any = None,
+    metrics_collections: Any = None,
+    updates_collections: Any = None,
+    name: str | None = None,
+) -> MetricPair:
+    """``tp / (tp + fp)`` over every batch, 0 while ``tp + fp`` is 0.
+
+    Maths: TF's ``precision``; torchmetrics differs (module docstring).
+
+    >>> from torch_estimator.graph import Graph
+    >>> from torch_estimator.contract.current import graph_context
+    >>> with graph_context(Graph(lambda features: None)):
+    ...     value, update_op = precision(torch.tensor([1, 1, 0, 0]), torch.tensor([1, 0, 1, 1]))
+    >>> update_op.run(); value.compute()
+    tensor(0.3333)
+    """
+    return _ratio("precision", labels, predictions, weights, name)
+
+
+def recall(
+    labels: Any,
+    predictions: Any,
+    weights: Any = None,
+    metrics_collections: Any = None,
+    updates_collections: Any = None,
+    name: str | None = None,
+) -> MetricPair:
+    """``tp / (tp + fn)`` over every batch, 0 while ``tp + fn`` is 0.
+
+    Maths: TF's ``recall``; torchmetrics differs (module docstring).
+
+    >>> from torch_estimator.graph import Graph
+    >>> from torch_estimator.contract.current import graph_context
+    >>> with graph_context(Graph(lambda features: None)):
+    ...     value, update_op = recall(torch.tensor([1, 1, 0, 0]), torch.tensor([1, 0, 1, 1]))
+    >>> update_op.run(); value.compute()
+    tensor(0.5000)
+    """
+    return _ratio("recall", labels, predictions, weights, name)
+
+
+def _binary_inputs(
+    labels: Any, predictions: Any, weights: Any, metric: str
+) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor | None]:
+    labels_t = as_tensor(labels, "labels", metric).bool()
+    predictions_t = as_tensor(predictions, "predictions", metric).bool()
+    weights_t = None if weights is None else as_tensor(weights, "weights", metric)
+    labels_t, predictions_t, weights_t = prepare_inputs(labels_t, predictions_t, weights_t, metric)
+    if weights_t is not None:
+        _check_condition_weights(weights_t, labels_t.shape, metric)
+    return labels_t, predictions_t, weights_t
+
+
+def _check_condition_weights(weights: torch.Tensor, shape: torch.Size, metric: str) -> None:
+    # TF's _count_condition: weights of rank 0 or the values' rank, multiplied with broadcasting.
+    fits = weights.dim() in (0, len(shape))
+    if fits:
+        try:
+            torch.broadcast_shapes(weights.shape, shape)
+        except RuntimeError:
+            fits = False
+    if not fits:
+        raise ValueError(
+            f"{metric}: weights of shape {tuple(weights.shape)} do not fit values of shape {tuple(shape)}. "
+            f"Pass weights of rank 0 or {len(shape)} that broadcast to the labels' shape."
+        )
+
+
+def _weighted_sum(
+    indicator: torch.Tensor, weights: torch.Tensor | None, device: torch.device
+) -> torch.Tensor:
+    if weights is None:
+        return indicator.sum()
+    return (indicator.to(torch.float32) * weights.to(device, torch.float32)).sum()
+
+
+def _count(kind: str, labels: Any, predictions: Any, weights: Any, name: str | None) -> MetricPair:
+    graph = require_graph(f"te.metrics.{kind}")
+    full_name = metric_name(graph, name, kind)
+    labels_t, predictions_t, weights_t = _binary_inputs(labels, predictions, weights, full_name)
+    count = metric_state(graph, full_name, kind, None, _COUNT_LAYOUT)["count"]
+    condition = _CONDITIONS[kind]
+
+    def update() -> None:
+        device = count.device
+        count.add_(_weighted_sum(condition(labels_t.to(device), predictions_t.to(device)), weights_t, device))
+
+    return metric_pair(graph, full_name, count.clone, update)
+
+
+def _ratio(kind: str, labels: Any, predictions: Any, weights: Any, name: str | None) -> MetricPair:
+    """precision = tp / predicted positives; recall = tp / actual positives (TF sums tp + fp or
+    tp + fn, the same numbers); 0 while the denominator is 0."""
+    graph = require_graph(f"te.metrics.{kind}")
+    full_name = metric_name(graph, name, kind)
+    labels_t, predictions_t, weights_t = _binary_inputs(labels, predictions, weights, full_name)
+    state = metric_state(graph, full_name, kind, None, _RATIO_LAYOUT)
+    hits, total = state["true_positives"], state["denominator"]
+    by_predictions = kind == "precision"
+
+    def update() -> None:
+        device = hits.device
+        batch_labels, batch_predictions = labels_t.to(device), predictions_t.to(device)
+        hits.add_(_weighted_sum(batch_labels & batch_predictions, weights_t, device))
+        total.add_(_weighted_sum(batch_predictions if by_predictions else batch_labels, weights_t, device))
+
+    def compute() -> torch.Tensor:
+        return torch.where(total > 0, hits / torch.where(total > 0, total, 1.0), 0.0)
+
+    return metric_pair(graph, full_name, compute, update)

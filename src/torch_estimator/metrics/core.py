@@ -1,0 +1,219 @@
+"""Streaming means: ``mean``, ``mean_tensor``, ``accuracy``, ``percentage_below``.
+
+Maths: TF's own (``tf.compat.v1.metrics``): ``total += sum(values * weights)``, ``count +=
+sum(weights)`` with weights broadcast to the values, value ``div_no_nan(total, count)`` (0 before any
+weight arrives, where torchmetrics' ``MeanMetric`` gives NaN), all in float32.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import torch
+
+from torch_estimator.contract.metric_types import MetricValue, UpdateOp
+from torch_estimator.graph.graph import require_graph
+from torch_estimator.metrics.shapes import align_weights, as_tensor, check_broadcastable, prepare_inputs
+from torch_estimator.metrics.state import div_no_nan, metric_name, metric_pair, metric_state
+
+__all__ = ["accuracy", "mean", "mean_pair", "mean_tensor", "percentage_below"]
+
+MetricPair = tuple[MetricValue, UpdateOp]
+
+_MEAN_LAYOUT = {"total": ((), torch.float32), "count": ((), torch.float32)}
+
+
+def mean_pair(
+    values: torch.Tensor, weights: torch.Tensor | None, name: str | None, default_name: str
+) -> MetricPair:
+    """The ``(value, update_op)`` of TF's ``metrics.mean`` over ``values``; shared by the metrics
+    that average a per-element quantity (accuracy, errors, ...).
+
+    Raises:
+        ValueError: ``weights`` can not be broadcast to ``values``.
+
+    >>> from torch_estimator.graph import Graph
+    >>> from torch_estimator.contract.current import graph_context
+    >>> with graph_context(Graph(lambda features: None)):
+    ...     value, update_op = mean_pair(torch.tensor([1.0, 3.0]), None, None, "mean")
+    >>> update_op.run(); value.compute()
+    tensor(2.)
+    """
+    graph = require_graph(f"te.metrics.{default_name}")
+    full_name = metric_name(graph, name, default_name)
+    if weights is not None:
+        weights = align_weights(values, weights)
+        check_broadcastable(weights, values.shape, full_name)
+    state = metric_state(graph, full_name, "mean", None, _MEAN_LAYOUT)
+    total, count = state["total"], state["count"]
+
+    def update() -> None:
+        batch = values.to(total.device)
+        if batch.is_floating_point() and batch.dtype not in (torch.float32, torch.float64):
+            batch = batch.to(torch.float32)  # a half-precision sum would lose counts
+        if weights is None:
+            total.add_(batch.sum())  # bools and ints sum exactly, with no cast kernel
+            count.add_(batch.numel())
+            return
+        batch_weights = torch.broadcast_to(weights.to(total.device, torch.float32), batch.shape)
+        total.add_((batch * batch_weights).sum())
+        count.add_(batch_weights.sum())
+
+    def compute() -> torch.Tensor:
+        return div_no_nan(total, count.clamp(min=0))
+
+    return metric_pair(graph, full_name, compute, update)
+
+
+def mean(
+    values: Any,
+    weights: Any = None,
+    metrics_collections: Any = None,
+    updates_collections: Any = None,
+    name: str | None = None,
+) -> MetricPair:
+    """The (weighted) mean of ``values`` over every batch: ``sum(values * weights) / sum(weights)``.
+
+    Args:
+        values: a tensor of any shape.
+        weights: None, a scalar, or a tensor broadcastable to ``values`` (rank 0 or the values' rank,
+            each dimension 1 or equal). Use weights of 0 to mask values.
+        metrics_collections, updates_collections: accepted and ignored (no collections here).
+        name: the metric's name in the Graph; default ``mean`` (``mean_1``, ... when repeated).
+
+    Returns:
+        ``(value, update_op)``: the 0-d float32 mean, 0 before any weight; the op that adds a batch.
+
+    Maths: TF's ``mean``; torchmetrics differs (module docstring).
+
+    >>> from torch_estimator.graph import Graph
+    >>> from torch_estimator.contract.current import graph_context
+    >>> with graph_context(Graph(lambda features: None)):
+    ...     value, update_op = mean(torch.tensor([1.0, 2.0, 6.0]), weights=torch.tensor([1.0, 1.0, 0.0]))
+    >>> update_op.run(); value.compute()
+    tensor(1.5000)
+    """
+    tensor = as_tensor(values, "values", "mean")
+    return mean_pair(tensor, _optional_tensor(weights, "mean"), name, "mean")
+
+
+def mean_tensor(
+    values: Any,
+    weights: Any = None,
+    metrics_collections: Any = None,
+    updates_collections: Any = None,
+    name: str | None = None,
+) -> MetricPair:
+    """The element-wise (weighted) mean of ``values`` over batches; every batch has one shape.
+
+    The state has the values' full shape, batch dimension included (as TF), so a batch of another
+    shape (a short last batch) raises ValueError; use ``mean`` or drop the remainder.
+
+    Returns:
+        ``(value, update_op)``: a float32 tensor of the values' shape, 0 where no weight arrived.
+
+    Maths: TF's own (torchmetrics has no element-wise mean).
+
+    >>> from torch_estimator.graph import Graph
+    >>> from torch_estimator.contract.spec import EstimatorSpec
+    >>> def model_fn(features, mode):
+    ...     return EstimatorSpec(mode, loss=torch.zeros(()), eval_metric_ops={"m": mean_tensor(features)})
+    >>> graph = Graph(model_fn)
+    >>> for batch in (torch.tensor([1.0, 2.0]), torch.tensor([3.0, 6.0])):
+    ...     value, update_op = graph(batch, None, "eval").eval_metric_ops["m"]
+    ...     update_op.run()
+    >>> value.compute()
+    tensor([2., 4.])
+    """
+    graph = require_graph("te.metrics.mean_tensor")
+    tensor = as_tensor(values, "values", "mean_tensor")
+    weights_tensor = _optional_tensor(weights, "mean_tensor")
+    full_name = metric_name(graph, name, "mean")
+    if weights_tensor is not None:
+        weights_tensor = align_weights(tensor, weights_tensor)
+        check_broadcastable(weights_tensor, tensor.shape, full_name)
+    layout = {"total": (tensor.shape, torch.float32), "count": (tensor.shape, torch.float32)}
+    state = metric_state(graph, full_name, "mean_tensor", f"values of shape {tuple(tensor.shape)}", layout)
+    total, count = state["total"], state["count"]
+
+    def update() -> None:
+        batch = tensor.to(total.device, torch.float32)
+        if weights_tensor is None:
+            total.add_(batch)
+            count.add_(1.0)
+            return
+        batch_weights = torch.broadcast_to(weights_tensor.to(total.device, torch.float32), batch.shape)
+        total.add_(batch * batch_weights)
+        count.add_(batch_weights)
+
+    def compute() -> torch.Tensor:
+        return div_no_nan(total, count.clamp(min=0))
+
+    return metric_pair(graph, full_name, compute, update)
+
+
+def accuracy(
+    labels: Any,
+    predictions: Any,
+    weights: Any = None,
+    metrics_collections: Any = None,
+    updates_collections: Any = None,
+    name: str | None = None,
+) -> MetricPair:
+    """How often ``predictions`` equals ``labels``: the (weighted) mean of ``predictions == labels``.
+
+    Predictions are cast to the labels' dtype before comparing, as TF does. A trailing dimension of
+    size 1 on either is squeezed.
+
+    Raises:
+        ValueError: labels and predictions have incompatible shapes (both shapes named), or weights
+            can not be broadcast to them.
+
+    Maths: TF's own (torchmetrics' Accuracy takes class scores and has no weights).
+
+    >>> from torch_estimator.graph import Graph
+    >>> from torch_estimator.contract.current import graph_context
+    >>> with graph_context(Graph(lambda features: None)):
+    ...     value, update_op = accuracy(torch.tensor([1, 2, 3, 4]), torch.tensor([1, 2, 0, 4]))
+    >>> update_op.run(); value.compute()
+    tensor(0.7500)
+    """
+    label_tensor = as_tensor(labels, "labels", "accuracy")
+    prediction_tensor = as_tensor(predictions, "predictions", "accuracy")
+    label_tensor, prediction_tensor, weights_tensor = prepare_inputs(
+        label_tensor, prediction_tensor, _optional_tensor(weights, "accuracy"), name or "accuracy"
+    )
+    if prediction_tensor.dtype != label_tensor.dtype:
+        prediction_tensor = prediction_tensor.to(label_tensor.dtype)
+    return mean_pair(prediction_tensor == label_tensor, weights_tensor, name, "accuracy")
+
+
+def percentage_below(
+    values: Any,
+    threshold: float,
+    weights: Any = None,
+    metrics_collections: Any = None,
+    updates_collections: Any = None,
+    name: str | None = None,
+) -> MetricPair:
+    """The (weighted) fraction of ``values`` strictly below ``threshold``.
+
+    Default name ``percentage_below_threshold`` (TF's).
+
+    Maths: TF's own.
+
+    >>> from torch_estimator.graph import Graph
+    >>> from torch_estimator.contract.current import graph_context
+    >>> with graph_context(Graph(lambda features: None)):
+    ...     value, update_op = percentage_below(torch.tensor([1.0, 2.0, 3.0, 4.0]), threshold=3.0)
+    >>> update_op.run(); value.compute()
+    tensor(0.5000)
+    """
+    tensor = as_tensor(values, "values", "percentage_below")
+    return mean_pair(
+        tensor < threshold, _optional_tensor(weights, "percentage_below"), name, "percentage_below_threshold"
+    )
+
+
+def _optional_tensor(weights: Any, metric: str) -> torch.Tensor | None:
+    return None if weights is None else as_tensor(weights, "weights", metric)

@@ -1,0 +1,495 @@
+"""TF 1.x update rules (``tf.compat.v1.train.*Optimizer``) as ``torch.optim.Optimizer`` classes.
+
+Each class applies exactly the formula of TF's training kernel, vectorised with ``torch._foreach_*``
+ops over the parameters that received a gradient (a parameter whose ``grad`` is None is skipped, as
+TF skipped variables without a gradient). Class attributes describe the state for checkpoints:
+
+* ``default_name``: TF's optimizer name (``"Adam"``), the prefix of slot names;
+* ``slot_names``: per-parameter state key -> TF slot suffix (``{"m": "", "v": "_1"}`` names the
+  slots ``<var>/Adam`` and ``<var>/Adam_1``);
+* ``non_slot_names``: optimizer-wide tensors kept in ``param_groups[0]`` (``beta1_power``).
+
+Slots are created on the first step unless a checkpoint restore installed them before it.
+Gradients must be dense.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable, Iterable, Mapping
+from typing import Any
+
+import torch
+
+__all__ = ["Adagrad", "Adam", "AdamW", "Ftrl", "GradientDescent", "Momentum", "RMSProp", "UpdateRule"]
+
+Tensor = torch.Tensor
+
+# TF's argument names, for error messages about our shorter parameter-group keys.
+_TF_ARGUMENT_NAMES = {
+    "lr": "learning_rate",
+    "l1": "l1_regularization_strength",
+    "l2": "l2_regularization_strength",
+    "l2_shrinkage": "l2_shrinkage_regularization_strength",
+}
+
+
+class UpdateRule(torch.optim.Optimizer):
+    """Base of the TF update rules: lazy slots, skipping of missing gradients, TF's ``_finish``.
+
+    Subclasses implement ``apply_dense(group, params, grads)`` and may override ``finish()``
+    (run once per step after every group, as TF's ``Optimizer._finish``).
+    """
+
+    default_name: str = "UpdateRule"
+    slot_names: Mapping[str, str] = {}
+    non_slot_names: tuple[str, ...] = ()
+
+    def __init__(self, params: Iterable[Any], **hyperparameters: Any) -> None:
+        self.validate(hyperparameters)
+        super().__init__(params, hyperparameters)
+
+    @classmethod
+    def validate(cls, hyperparameters: Mapping[str, Any]) -> None:
+        """Raises ValueError for an invalid numeric hyperparameter; tensors and callables pass.
+
+        The learning rate must be >= 0 for every rule; subclasses add their own checks.
+        """
+        _require(cls, hyperparameters, "lr", lambda lr: lr >= 0, "must be >= 0")
+
+    @torch.no_grad()
+    def step(self, closure: Callable[[], Any] | None = None) -> Any:  # type: ignore[override]
+        """Applies one update to every parameter that has a gradient; returns ``closure()`` if given."""
+        loss = None
+        if closure is not None:
+            with torch.enable_grad():
+                loss = closure()
+        applied = False
+        for group in self.param_groups:
+            params, grads = _params_with_grads(group)
+            if params:
+                self.apply_dense(group, params, grads)
+                applied = True
+        if applied:
+            self.finish()
+        return loss
+
+    def apply_dense(self, group: dict[str, Any], params: list[Tensor], grads: list[Tensor]) -> None:
+        """Updates ``params`` in place from ``grads`` with ``group``'s hyperparameters."""
+        raise NotImplementedError
+
+    def finish(self) -> None:
+        """Optimizer-wide work after all groups were updated (TF's ``_finish``); nothing by default."""
+
+    def slots(self, params: list[Tensor], key: str, initial: Callable[[Tensor], Tensor]) -> list[Tensor]:
+        """Slot ``key`` of each parameter, made by ``initial(param)`` where a restore did not install it."""
+        found = []
+        for param in params:
+            state = self.state[param]
+            slot = state.get(key)
+            if slot is None:
+                slot = initial(param)
+            elif slot.shape != param.shape:
+                raise ValueError(
+                    f"{self.default_name} slot {key!r} has shape {tuple(slot.shape)} but its variable has "
+                    f"shape {tuple(param.shape)}. The checkpoint was written for another model; restore "
+                    "one written by this model_fn."
+                )
+            elif slot.device != param.device or slot.dtype != param.dtype:
+                slot = slot.to(device=param.device, dtype=param.dtype)
+            state[key] = slot
+            found.append(slot)
+        return found
+
+
+def _params_with_grads(group: dict[str, Any]) -> tuple[list[Tensor], list[Tensor]]:
+    params, grads = [], []
+    for param in group["params"]:
+        grad = param.grad
+        if grad is None:
+            continue
+        if grad.is_sparse:
+            raise ValueError(
+                f"TF update rules take dense gradients only; a {tuple(param.shape)} parameter got a sparse "
+                "gradient. Create the embedding with sparse=False (the default)."
+            )
+        params.append(param)
+        grads.append(grad)
+    return params, grads
+
+
+def _require(
+    rule: type, values: Mapping[str, Any], key: str, ok: Callable[[float], bool], expected: str
+) -> None:
+    value = values.get(key)
+    if isinstance(value, (int, float)) and not ok(value):
+        name = _TF_ARGUMENT_NAMES.get(key, key)
+        raise ValueError(f"{rule.__name__}: {name} {value} {expected}. Received: {name}={value!r}.")
+
+
+def _zeros(param: Tensor) -> Tensor:
+    return torch.zeros_like(param, memory_format=torch.preserve_format)
+
+
+def _ones(param: Tensor) -> Tensor:
+    return torch.ones_like(param, memory_format=torch.preserve_format)
+
+
+class GradientDescent(UpdateRule):
+    """``var -= lr * grad`` (TF's ``GradientDescentOptimizer``). No slots.
+
+    >>> w = torch.nn.Parameter(torch.tensor([1.0, 2.0]))
+    >>> w.grad = torch.tensor([0.5, -1.0])
+    >>> GradientDescent([w], lr=0.1).step(); [round(x, 4) for x in w.tolist()]
+    [0.95, 2.1]
+    """
+
+    default_name = "GradientDescent"
+
+    def __init__(self, params: Iterable[Any], lr: float = 0.01) -> None:
+        super().__init__(params, lr=lr)
+
+    def apply_dense(self, group: dict[str, Any], params: list[Tensor], grads: list[Tensor]) -> None:
+        torch._foreach_add_(params, grads, alpha=-group["lr"])
+
+
+class Momentum(UpdateRule):
+    """TF's ``MomentumOptimizer``: ``accum = momentum * accum + grad``; ``var -= lr * accum``.
+
+    With ``use_nesterov``: ``var -= lr * grad + lr * momentum * accum`` (the updated accum).
+    Slot ``momentum`` -> ``<var>/Momentum``.
+
+    >>> w = torch.nn.Parameter(torch.tensor([1.0]))
+    >>> rule = Momentum([w], lr=0.1, momentum=0.9)
+    >>> for _ in range(2):
+    ...     w.grad = torch.tensor([1.0]); rule.step()
+    >>> round(w.item(), 4)  # 1 - 0.1 * 1 - 0.1 * (0.9 + 1)
+    0.71
+    """
+
+    default_name = "Momentum"
+    slot_names: Mapping[str, str] = {"momentum": ""}
+
+    def __init__(
+        self, params: Iterable[Any], lr: float = 0.01, momentum: float = 0.0, use_nesterov: bool = False
+    ):
+        super().__init__(params, lr=lr, momentum=momentum, use_nesterov=use_nesterov)
+
+    @classmethod
+    def validate(cls, hyperparameters: Mapping[str, Any]) -> None:
+        super().validate(hyperparameters)
+        _require(cls, hyperparameters, "momentum", lambda m: m >= 0, "must be >= 0")
+
+    def apply_dense(self, group: dict[str, Any], params: list[Tensor], grads: list[Tensor]) -> None:
+        lr, momentum = group["lr"], group["momentum"]
+        accums = self.slots(params, "momentum", _zeros)
+        torch._foreach_mul_(accums, momentum)
+        torch._foreach_add_(accums, grads)
+        if group["use_nesterov"]:
+            torch._foreach_add_(params, grads, alpha=-lr)
+            torch._foreach_add_(params, accums, alpha=-lr * momentum)
+        else:
+            torch._foreach_add_(params, accums, alpha=-lr)
+
+
+def _validate_adam(rule: type, hyperparameters: Mapping[str, Any]) -> None:
+    for beta in ("beta1", "beta2"):
+        _require(rule, hyperparameters, beta, lambda b: 0 <= b < 1, "must be in [0, 1)")
+    _require(rule, hyperparameters, "epsilon", lambda e: e >= 0, "must be >= 0")
+
+
+def _create_beta_powers(rule: UpdateRule) -> None:
+    # TF creates beta1_power/beta2_power once per optimizer, starting at beta1 and beta2.
+    group = rule.param_groups[0]
+    for key, beta in (("beta1_power", "beta1"), ("beta2_power", "beta2")):
+        if group.get(key) is None:
+            power = torch.tensor(float(group[beta]), dtype=torch.float32)
+            for each in rule.param_groups:
+                each[key] = power
+
+
+def _beta_powers(rule: UpdateRule) -> tuple[float, float]:
+    group = rule.param_groups[0]
+    return float(group["beta1_power"]), float(group["beta2_power"])
+
+
+def _advance_beta_powers(rule: UpdateRule) -> None:
+    # TF's Adam._finish: beta1_power *= beta1, beta2_power *= beta2, in float32, after all updates.
+    group = rule.param_groups[0]
+    for key, beta in (("beta1_power", "beta1"), ("beta2_power", "beta2")):
+        # Kept on the CPU: a restore may hand us a device tensor, and reading it each step would sync.
+        power = group[key].detach().to("cpu", torch.float32) * float(group[beta])
+        for each in rule.param_groups:
+            each[key] = power
+
+
+def _apply_adam(rule: UpdateRule, group: dict[str, Any], params: list[Tensor], grads: list[Tensor]) -> None:
+    beta1, beta2, epsilon = group["beta1"], group["beta2"], group["epsilon"]
+    beta1_power, beta2_power = _beta_powers(rule)
+    lr_t = group["lr"] * math.sqrt(1 - beta2_power) / (1 - beta1_power)
+    ms = rule.slots(params, "m", _zeros)
+    vs = rule.slots(params, "v", _zeros)
+    # TF's kernel: m += (g - m) * (1 - beta1); v += (g^2 - v) * (1 - beta2): a lerp.
+    torch._foreach_lerp_(ms, grads, 1 - beta1)
+    torch._foreach_lerp_(vs, torch._foreach_mul(grads, grads), 1 - beta2)
+    denominators = torch._foreach_sqrt(vs)
+    torch._foreach_add_(denominators, epsilon)
+    torch._foreach_addcdiv_(params, ms, denominators, value=-lr_t)
+
+
+class Adam(UpdateRule):
+    """TF's ``AdamOptimizer``, with TF's "epsilon hat" (``torch.optim.Adam`` puts epsilon elsewhere).
+
+    ``lr_t = lr * sqrt(1 - beta2_power) / (1 - beta1_power)``; ``m = beta1 * m + (1 - beta1) * g``;
+    ``v = beta2 * v + (1 - beta2) * g^2``; ``var -= lr_t * m / (sqrt(v) + epsilon)``; then
+    ``beta1_power *= beta1``, ``beta2_power *= beta2`` (they start at beta1, beta2).
+    Slots ``m`` -> ``<var>/Adam``, ``v`` -> ``<var>/Adam_1``; non-slots ``beta1_power``, ``beta2_power``.
+
+    >>> w = torch.nn.Parameter(torch.tensor([1.0]))
+    >>> w.grad = torch.tensor([0.5])
+    >>> Adam([w], lr=0.1).step(); round(w.item(), 4)  # the first step moves by ~lr
+    0.9
+    """
+
+    default_name = "Adam"
+    slot_names: Mapping[str, str] = {"m": "", "v": "_1"}
+    non_slot_names = ("beta1_power", "beta2_power")
+
+    def __init__(
+        self,
+        params: Iterable[Any],
+        lr: float = 0.001,
+        beta1: float = 0.9,
+        beta2: float = 0.999,
+        epsilon: float = 1e-8,
+    ) -> None:
+        super().__init__(params, lr=lr, beta1=beta1, beta2=beta2, epsilon=epsilon)
+        _create_beta_powers(self)
+
+    @classmethod
+    def validate(cls, hyperparameters: Mapping[str, Any]) -> None:
+        super().validate(hyperparameters)
+        _validate_adam(cls, hyperparameters)
+
+    def apply_dense(self, group: dict[str, Any], params: list[Tensor], grads: list[Tensor]) -> None:
+        _apply_adam(self, group, params, grads)
+
+    def finish(self) -> None:
+        _advance_beta_powers(self)
+
+
+class AdamW(UpdateRule):
+    """TF's ``tf.contrib.opt.AdamWOptimizer``: ``var -= weight_decay * var``, then TF's Adam update.
+
+    Unlike ``torch.optim.AdamW`` the decay is *not* multiplied by the learning rate (TF's
+    ``DecoupledWeightDecayExtension``: decay a decayed learning rate's ``weight_decay`` yourself),
+    and Adam's epsilon is TF's "epsilon hat". Slots ``<var>/AdamW``, ``<var>/AdamW_1``.
+
+    >>> w = torch.nn.Parameter(torch.tensor([1.0]))
+    >>> w.grad = torch.tensor([0.5])
+    >>> AdamW([w], weight_decay=0.1, lr=0.1).step(); round(w.item(), 4)  # 1 - 0.1 * 1 - ~0.1
+    0.8
+    """
+
+    default_name = "AdamW"
+    slot_names: Mapping[str, str] = {"m": "", "v": "_1"}
+    non_slot_names = ("beta1_power", "beta2_power")
+
+    def __init__(
+        self,
+        params: Iterable[Any],
+        weight_decay: float = 0.0,
+        lr: float = 0.001,
+        beta1: float = 0.9,
+        beta2: float = 0.999,
+        epsilon: float = 1e-8,
+    ) -> None:
+        super().__init__(params, weight_decay=weight_decay, lr=lr, beta1=beta1, beta2=beta2, epsilon=epsilon)
+        _create_beta_powers(self)
+
+    @classmethod
+    def validate(cls, hyperparameters: Mapping[str, Any]) -> None:
+        super().validate(hyperparameters)
+        _validate_adam(cls, hyperparameters)
+        _require(cls, hyperparameters, "weight_decay", lambda d: d >= 0, "must be >= 0")
+
+    def apply_dense(self, group: dict[str, Any], params: list[Tensor], grads: list[Tensor]) -> None:
+        # The gradient was taken at the undecayed variable, as in TF (decay runs before the update).
+        torch._foreach_add_(params, params, alpha=-group["weight_decay"])
+        _apply_adam(self, group, params, grads)
+
+    def finish(self) -> None:
+        _advance_beta_powers(self)
+
+
+class Adagrad(UpdateRule):
+    """TF's ``AdagradOptimizer``: ``accum += g^2``; ``var -= lr * g / sqrt(accum)``.
+
+    The accumulator starts at ``initial_accumulator_value`` (TF: must be positive). Slot
+    ``accumulator`` -> ``<var>/Adagrad``.
+
+    >>> w = torch.nn.Parameter(torch.tensor([1.0]))
+    >>> w.grad = torch.tensor([0.3])
+    >>> Adagrad([w], lr=0.1).step(); round(w.item(), 4)  # 1 - 0.1 * 0.3 / sqrt(0.1 + 0.09)
+    0.9312
+    """
+
+    default_name = "Adagrad"
+    slot_names: Mapping[str, str] = {"accumulator": ""}
+
+    def __init__(
+        self, params: Iterable[Any], lr: float = 0.01, initial_accumulator_value: float = 0.1
+    ) -> None:
+        super().__init__(params, lr=lr, initial_accumulator_value=initial_accumulator_value)
+
+    @classmethod
+    def validate(cls, hyperparameters: Mapping[str, Any]) -> None:
+        super().validate(hyperparameters)
+        _require(cls, hyperparameters, "initial_accumulator_value", lambda v: v > 0, "must be positive")
+
+    def apply_dense(self, group: dict[str, Any], params: list[Tensor], grads: list[Tensor]) -> None:
+        initial = float(group["initial_accumulator_value"])
+        accums = self.slots(params, "accumulator", lambda param: torch.full_like(param, initial))
+        torch._foreach_addcmul_(accums, grads, grads)
+        torch._foreach_addcdiv_(params, grads, torch._foreach_sqrt(accums), value=-group["lr"])
+
+
+class RMSProp(UpdateRule):
+    """TF 1.x's ``RMSPropOptimizer``; the mean-square slot starts at ONES (TF2/Keras start at zeros).
+
+    ``ms = decay * ms + (1 - decay) * g^2``; centered: ``mg = decay * mg + (1 - decay) * g`` and
+    ``denom = ms - mg^2 + epsilon``, else ``denom = ms + epsilon``;
+    ``mom = momentum * mom + lr * g / sqrt(denom)``; ``var -= mom``.
+    Slots as TF names them: ``rms`` -> ``<var>/RMSProp``, then (centered only) ``mg`` ->
+    ``<var>/RMSProp_1``, then ``momentum`` -> ``<var>/RMSProp_1`` (``_2`` when centered).
+
+    >>> w = torch.nn.Parameter(torch.tensor([1.0]))
+    >>> w.grad = torch.tensor([1.0])
+    >>> RMSProp([w], lr=0.1).step(); round(w.item(), 4)  # ms = 1 -> 1 - 0.1 * 1 / sqrt(1)
+    0.9
+    """
+
+    default_name = "RMSProp"
+    slot_names: Mapping[str, str] = {"rms": "", "momentum": "_1"}
+    centered_slot_names: Mapping[str, str] = {"rms": "", "mg": "_1", "momentum": "_2"}
+
+    def __init__(
+        self,
+        params: Iterable[Any],
+        lr: float = 0.01,
+        decay: float = 0.9,
+        momentum: float = 0.0,
+        epsilon: float = 1e-10,
+        centered: bool = False,
+    ) -> None:
+        super().__init__(params, lr=lr, decay=decay, momentum=momentum, epsilon=epsilon, centered=centered)
+        if centered:
+            self.slot_names = self.centered_slot_names
+
+    @classmethod
+    def validate(cls, hyperparameters: Mapping[str, Any]) -> None:
+        super().validate(hyperparameters)
+        _require(cls, hyperparameters, "decay", lambda d: 0 <= d <= 1, "must be in [0, 1]")
+        _require(cls, hyperparameters, "momentum", lambda m: m >= 0, "must be >= 0")
+        _require(cls, hyperparameters, "epsilon", lambda e: e >= 0, "must be >= 0")
+
+    def apply_dense(self, group: dict[str, Any], params: list[Tensor], grads: list[Tensor]) -> None:
+        weight = 1 - group["decay"]
+        mean_squares = self.slots(params, "rms", _ones)
+        moms = self.slots(params, "momentum", _zeros)
+        torch._foreach_lerp_(mean_squares, torch._foreach_mul(grads, grads), weight)
+        if group["centered"]:
+            mean_grads = self.slots(params, "mg", _zeros)
+            torch._foreach_lerp_(mean_grads, grads, weight)
+            denominators = torch._foreach_addcmul(mean_squares, mean_grads, mean_grads, value=-1)
+            torch._foreach_add_(denominators, group["epsilon"])
+        else:
+            denominators = torch._foreach_add(mean_squares, group["epsilon"])
+        torch._foreach_sqrt_(denominators)
+        torch._foreach_mul_(moms, group["momentum"])
+        torch._foreach_addcdiv_(moms, grads, denominators, value=group["lr"])
+        torch._foreach_sub_(params, moms)
+
+
+class Ftrl(UpdateRule):
+    """TF 1.x's ``FtrlOptimizer`` (FTRL-proximal), with TF's argument checks.
+
+    With ``p = learning_rate_power`` and ``n^(-p)`` read as ``sqrt(n)`` when ``p == -0.5``::
+
+        g_shr = g + 2 * l2_shrinkage * var
+        accum_new = accum + g^2
+        linear += g_shr - (accum_new^(-p) - accum^(-p)) / lr * var
+        quadratic = accum_new^(-p) / lr + 2 * (l2 + beta / (2 * lr))
+        var = (sign(linear) * l1 - linear) / quadratic if |linear| > l1 else 0
+        accum = accum_new
+
+    Slots ``accum`` -> ``<var>/Ftrl`` (starts at ``initial_accumulator_value``), ``linear`` ->
+    ``<var>/Ftrl_1``.
+
+    >>> w = torch.nn.Parameter(torch.tensor([0.0, 0.0]))
+    >>> w.grad = torch.tensor([0.5, -2.0])
+    >>> Ftrl([w], lr=0.1, l1=1.0).step(); [round(x, 4) for x in w.tolist()]  # |linear| <= l1 -> 0
+    [0.0, 0.0494]
+    """
+
+    default_name = "Ftrl"
+    slot_names: Mapping[str, str] = {"accum": "", "linear": "_1"}
+
+    def __init__(
+        self,
+        params: Iterable[Any],
+        lr: float = 0.01,
+        learning_rate_power: float = -0.5,
+        initial_accumulator_value: float = 0.1,
+        l1: float = 0.0,
+        l2: float = 0.0,
+        l2_shrinkage: float = 0.0,
+        beta: float = 0.0,
+    ) -> None:
+        super().__init__(
+            params,
+            lr=lr,
+            learning_rate_power=learning_rate_power,
+            initial_accumulator_value=initial_accumulator_value,
+            l1=l1,
+            l2=l2,
+            l2_shrinkage=l2_shrinkage,
+            beta=beta,
+        )
+
+    @classmethod
+    def validate(cls, hyperparameters: Mapping[str, Any]) -> None:
+        # Ftrl divides by the learning rate, so zero is rejected too (TF would produce inf/nan).
+        _require(cls, hyperparameters, "lr", lambda lr: lr > 0, "must be > 0")
+        # TF's checks, in TF's order and with TF's phrases.
+        non_negative, non_positive = "needs to be positive or zero", "needs to be negative or zero"
+        _require(cls, hyperparameters, "initial_accumulator_value", lambda v: v >= 0, non_negative)
+        _require(cls, hyperparameters, "learning_rate_power", lambda p: p <= 0, non_positive)
+        for key in ("l1", "l2", "l2_shrinkage"):
+            _require(cls, hyperparameters, key, lambda s: s >= 0, non_negative)
+
+    def apply_dense(self, group: dict[str, Any], params: list[Tensor], grads: list[Tensor]) -> None:
+        initial = float(group["initial_accumulator_value"])
+        accums = self.slots(params, "accum", lambda param: torch.full_like(param, initial))
+        linears = self.slots(params, "linear", _zeros)
+        for var, accum, linear, grad in zip(params, accums, linears, grads, strict=True):
+            _ftrl_update(var, accum, linear, grad, group)
+
+
+def _ftrl_update(var: Tensor, accum: Tensor, linear: Tensor, grad: Tensor, group: dict[str, Any]) -> None:
+    lr, power = group["lr"], group["learning_rate_power"]
+    l1, l2, shrinkage = group["l1"], group["l2"], group["l2_shrinkage"]
+    # TF folds beta into l2 so that its kernels need no beta argument.
+    adjusted_l2 = l2 + group["beta"] / (2.0 * max(lr, 1e-36))
+    shrunk_grad = grad + (2.0 * shrinkage) * var if shrinkage > 0 else grad
+    new_accum = accum + grad * grad
+    if power == -0.5:
+        new_root, old_root = new_accum.sqrt(), accum.sqrt()
+    else:
+        new_root, old_root = new_accum.pow(-power), accum.pow(-power)
+    linear.add_(shrunk_grad - (new_root - old_root) / lr * var)
+    quadratic = new_root / lr + 2.0 * adjusted_l2
+    # clamp(linear, -l1, l1) - linear == sign(linear) * l1 - linear wherever |linear| > l1.
+    proximal = (linear.clamp(-l1, l1) - linear) / quadratic
+    var.copy_(torch.where(linear.abs() > l1, proximal, torch.zeros_like(proximal)))
+    accum.copy_(new_accum)

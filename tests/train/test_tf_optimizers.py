@@ -1,0 +1,230 @@
+"""TF-named optimizers inside a Graph: TF's signatures, slot names, resume equivalence, schedules.
+
+The model throughout: w = [[1], [2]], features [[1, 1]], label 0, loss = (x @ w - y)^2 = 9, so the
+gradient is 2 * 3 * [1, 1] = [6, 6] on the first step.
+"""
+
+import inspect
+
+import pytest
+import torch
+
+from torch_estimator.contract import EstimatorSpec, ModeKeys
+from torch_estimator.graph import Graph, get_or_create_global_step, get_variable, initializers
+from torch_estimator.train.learning_rate import exponential_decay
+from torch_estimator.train.tf_optimizers import (
+    AdagradOptimizer,
+    AdamOptimizer,
+    AdamWOptimizer,
+    FtrlOptimizer,
+    GradientDescentOptimizer,
+    MomentumOptimizer,
+    RMSPropOptimizer,
+)
+
+FEATURES = torch.tensor([[1.0, 1.0]])
+LABELS = torch.tensor([[0.0]])
+
+
+def _model_fn(make_optimizer, use_apply_gradients=False):
+    def model_fn(features, labels, mode):
+        w = get_variable("w", [2, 1], initializer=initializers.constant([[1.0], [2.0]]))
+        loss = ((features @ w - labels) ** 2).mean()
+        global_step = get_or_create_global_step()
+        optimizer = make_optimizer(global_step)
+        if use_apply_gradients:
+            op = optimizer.apply_gradients(optimizer.compute_gradients(loss), global_step=global_step)
+        else:
+            op = optimizer.minimize(loss, global_step=global_step)
+        return EstimatorSpec(mode, loss=loss, train_op=op)
+
+    return model_fn
+
+
+def _train(graph: Graph, steps: int = 1) -> None:
+    for _ in range(steps):
+        graph(FEATURES, LABELS, ModeKeys.TRAIN).train_op.run()
+
+
+def _weights(graph: Graph) -> list[float]:
+    return graph.state_dict()["w"].flatten().tolist()
+
+
+OPTIMIZERS = {
+    "GradientDescent": (lambda _: GradientDescentOptimizer(0.1), set()),
+    "Momentum": (lambda _: MomentumOptimizer(0.1, momentum=0.9), {"w/Momentum"}),
+    "Nesterov": (lambda _: MomentumOptimizer(0.1, momentum=0.9, use_nesterov=True), {"w/Momentum"}),
+    "Adam": (lambda _: AdamOptimizer(0.1), {"w/Adam", "w/Adam_1", "beta1_power", "beta2_power"}),
+    "Adagrad": (lambda _: AdagradOptimizer(0.1), {"w/Adagrad"}),
+    "RMSProp": (lambda _: RMSPropOptimizer(0.1, momentum=0.5), {"w/RMSProp", "w/RMSProp_1"}),
+    "RMSPropCentered": (
+        lambda _: RMSPropOptimizer(0.1, centered=True),
+        {"w/RMSProp", "w/RMSProp_1", "w/RMSProp_2"},
+    ),
+    "Ftrl": (lambda _: FtrlOptimizer(0.1, l1_regularization_strength=0.01), {"w/Ftrl", "w/Ftrl_1"}),
+    "AdamW": (
+        lambda _: AdamWOptimizer(0.01, learning_rate=0.1),
+        {"w/AdamW", "w/AdamW_1", "beta1_power", "beta2_power"},
+    ),
+}
+
+
+@pytest.mark.parametrize("key", sorted(OPTIMIZERS))
+def test_checkpoint_names_slots_as_tf(key):
+    make, slots = OPTIMIZERS[key]
+    graph = Graph(_model_fn(make))
+    _train(graph)
+    assert set(graph.checkpoint_tensors()) == {"w", "global_step"} | slots
+    assert int(graph.state_dict()["global_step"]) == 1
+
+
+@pytest.mark.parametrize("key", sorted(OPTIMIZERS))
+def test_restored_slots_give_the_identical_next_step(key):
+    """Step 1, save everything, step 2; a fresh Graph restored from the save takes the same step 2."""
+    make, _ = OPTIMIZERS[key]
+    graph = Graph(_model_fn(make))
+    _train(graph)
+    # Cloned, as a checkpoint read from disk would be.
+    saved = {name: value.clone() for name, value in graph.checkpoint_tensors().items()}
+    _train(graph)
+
+    fresh = Graph(_model_fn(make))
+    with fresh.build():
+        fresh(FEATURES, LABELS, ModeKeys.TRAIN)
+    fresh.restore_tensors(saved)
+    _train(fresh)
+
+    expected, actual = graph.checkpoint_tensors(), fresh.checkpoint_tensors()
+    assert set(actual) == set(expected)
+    for name in expected:
+        torch.testing.assert_close(actual[name], expected[name], rtol=0, atol=0, msg=name)
+
+
+def test_adam_first_step_moves_by_learning_rate():
+    """Adam's first step is lr_t*m/(sqrt(v)+eps) with m = 0.1*g, sqrt(v) = sqrt(0.001)*|g|,
+    lr_t = 0.1*sqrt(0.001)/0.1: exactly 0.1*sign(g) = 0.1 here -> w = [0.9, 1.9]."""
+    graph = Graph(_model_fn(lambda _: AdamOptimizer(0.1)))
+    _train(graph)
+    assert _weights(graph) == pytest.approx([0.9, 1.9], abs=1e-6)
+    tensors = graph.checkpoint_tensors()
+    assert float(tensors["beta1_power"]) == pytest.approx(0.81)
+    assert float(tensors["beta2_power"]) == pytest.approx(0.998001)
+
+
+def test_adagrad_in_graph():
+    """accum = 0.1 + 36 = 36.1; w -= 0.1*6/sqrt(36.1) = 0.0998613."""
+    graph = Graph(_model_fn(lambda _: AdagradOptimizer(0.1)))
+    _train(graph)
+    assert _weights(graph) == pytest.approx([0.9001387, 1.9001387], abs=1e-6)
+    assert graph.checkpoint_tensors()["w/Adagrad"].flatten().tolist() == pytest.approx([36.1, 36.1])
+
+
+def test_apply_gradients_matches_minimize():
+    by_minimize = Graph(_model_fn(lambda _: AdamOptimizer(0.1)))
+    by_apply = Graph(_model_fn(lambda _: AdamOptimizer(0.1), use_apply_gradients=True))
+    _train(by_minimize, 2)
+    _train(by_apply, 2)
+    assert _weights(by_apply) == pytest.approx(_weights(by_minimize), abs=1e-7)
+    assert set(by_apply.checkpoint_tensors()) == set(by_minimize.checkpoint_tensors())
+
+
+def test_decayed_learning_rate_follows_the_global_step():
+    """lr = 0.1 * 0.5^step. Step 0: lr 0.1, grad 6 -> w = [0.4, 1.4].
+    Step 1: lr 0.05, prediction 1.8, grad 3.6 -> w -= 0.18 -> [0.22, 1.22]."""
+    graph = Graph(
+        _model_fn(
+            lambda step: GradientDescentOptimizer(exponential_decay(0.1, step, decay_steps=1, decay_rate=0.5))
+        )
+    )
+    _train(graph)
+    assert _weights(graph) == pytest.approx([0.4, 1.4])
+    _train(graph)
+    assert _weights(graph) == pytest.approx([0.22, 1.22])
+
+
+def test_callable_learning_rate():
+    graph = Graph(_model_fn(lambda _: GradientDescentOptimizer(lambda: 0.1)))
+    _train(graph)
+    assert _weights(graph) == pytest.approx([0.4, 1.4])
+
+
+def test_clip_norm_keyword():
+    """grad [6, 6] (norm 8.485) is clipped to norm 1: [0.70711, 0.70711]; lr 1 -> w = [0.29289, 1.29289]."""
+    graph = Graph(_model_fn(lambda _: GradientDescentOptimizer(1.0, clip_norm=1.0)))
+    _train(graph)
+    assert _weights(graph) == pytest.approx([0.2928932, 1.2928932], abs=1e-6)
+
+
+def test_custom_name_prefixes_slots():
+    graph = Graph(_model_fn(lambda _: AdagradOptimizer(0.1, name="MyAdagrad")))
+    _train(graph)
+    assert "w/MyAdagrad" in graph.checkpoint_tensors()
+
+
+@pytest.mark.parametrize(
+    ("cls", "expected"),
+    [
+        (
+            GradientDescentOptimizer,
+            "(learning_rate, use_locking=False, name='GradientDescent', *, clip_norm=None)",
+        ),
+        (
+            MomentumOptimizer,
+            "(learning_rate, momentum, use_locking=False, name='Momentum', use_nesterov=False, "
+            "*, clip_norm=None)",
+        ),
+        (
+            AdamOptimizer,
+            "(learning_rate=0.001, beta1=0.9, beta2=0.999, epsilon=1e-08, use_locking=False, name='Adam', "
+            "*, clip_norm=None)",
+        ),
+        (
+            AdagradOptimizer,
+            "(learning_rate, initial_accumulator_value=0.1, use_locking=False, name='Adagrad', "
+            "*, clip_norm=None)",
+        ),
+        (
+            RMSPropOptimizer,
+            "(learning_rate, decay=0.9, momentum=0.0, epsilon=1e-10, use_locking=False, centered=False, "
+            "name='RMSProp', *, clip_norm=None)",
+        ),
+        (
+            FtrlOptimizer,
+            "(learning_rate, learning_rate_power=-0.5, initial_accumulator_value=0.1, "
+            "l1_regularization_strength=0.0, l2_regularization_strength=0.0, use_locking=False, name='Ftrl', "
+            "l2_shrinkage_regularization_strength=0.0, beta=None, *, clip_norm=None)",
+        ),
+        (
+            AdamWOptimizer,
+            "(weight_decay, learning_rate=0.001, beta1=0.9, beta2=0.999, epsilon=1e-08, use_locking=False, "
+            "name='AdamW', *, clip_norm=None)",
+        ),
+    ],
+)
+def test_tf_signatures_and_defaults(cls, expected):
+    parameters = inspect.signature(cls).parameters.values()
+    unannotated = inspect.Signature([p.replace(annotation=inspect.Parameter.empty) for p in parameters])
+    assert str(unannotated) == expected
+
+
+def test_constructors_validate_numbers_only_and_allocate_nothing():
+    """Built outside any Graph (no state is made); only plain numbers are checked, schedules pass."""
+    assert AdamOptimizer(lambda: 0.1).hyperparameters["lr"]() == 0.1
+    assert AdamOptimizer(torch.tensor(0.1)).name == "Adam"
+    assert FtrlOptimizer(0.1).hyperparameters["beta"] == 0.0
+    with pytest.raises(ValueError, match=r"learning_rate -0\.1 must be >= 0"):
+        AdamOptimizer(-0.1)
+    with pytest.raises(ValueError, match=r"learning_rate_power 0\.5 needs to be negative or zero"):
+        FtrlOptimizer(0.1, learning_rate_power=0.5)
+    with pytest.raises(ValueError, match=r"initial_accumulator_value 0\.0 must be positive"):
+        AdagradOptimizer(0.1, initial_accumulator_value=0.0)
+
+
+def test_empty_name_is_rejected_as_in_tf():
+    with pytest.raises(ValueError, match="Must specify the optimizer name"):
+        AdamOptimizer(0.1, name="")
+
+
+def test_rmsprop_centered_slot_names():
+    assert RMSPropOptimizer(0.1, centered=True).get_slot_names() == ["RMSProp", "RMSProp_1", "RMSProp_2"]
+    assert RMSPropOptimizer(0.1).get_slot_names() == ["RMSProp", "RMSProp_1"]
