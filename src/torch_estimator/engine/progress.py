@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from tqdm.auto import tqdm
+from tqdm.contrib.logging import logging_redirect_tqdm
 
 from torch_estimator.contract.hook_types import SessionRunContext, SessionRunHook, SessionRunValues
 
@@ -23,11 +24,15 @@ class ProgressBarHook(SessionRunHook):
         self.total = total
         self.absolute_total = absolute_total
         self.bar: Any = None
+        self.redirect: Any = None
 
     def after_create_session(self, session: Any, coord: Any) -> None:
         total = self.total
         if total is not None and self.absolute_total:
             total = max(0, total - session.global_step)
+        # Log lines printed while the bar is open go through tqdm.write, so the bar stays whole.
+        self.redirect = logging_redirect_tqdm()
+        self.redirect.__enter__()
         self.bar = tqdm(total=total, desc=self.description, unit="step", dynamic_ncols=True, leave=True)
 
     def after_run(self, run_context: SessionRunContext, run_values: SessionRunValues) -> None:
@@ -36,3 +41,5 @@ class ProgressBarHook(SessionRunHook):
     def end(self, session: Any) -> None:
         if self.bar is not None:
             self.bar.close()
+        if self.redirect is not None:
+            self.redirect.__exit__(None, None, None)
