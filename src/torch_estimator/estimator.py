@@ -24,7 +24,9 @@ __all__ = ["Estimator"]
 logger = logging.getLogger("torch_estimator")
 
 # Members a subclass may override (TF's list); anything else of Estimator's is off limits.
-_OVERRIDABLE = frozenset({"model_fn", "latest_checkpoint", "__init__", "__doc__", "__module__", "__qualname__"})
+_OVERRIDABLE = frozenset(
+    {"model_fn", "latest_checkpoint", "__init__", "__doc__", "__module__", "__qualname__"}
+)
 
 
 class Estimator:
@@ -100,7 +102,8 @@ class Estimator:
         )
         if overridden:
             raise ValueError(
-                f"Subclasses of Estimator cannot override members of Estimator. {cls} does override {overridden}. "
+                "Subclasses of Estimator cannot override members of Estimator. "
+                f"{cls} does override {overridden}. "
                 "Add new methods instead, or wrap the Estimator."
             )
 
@@ -124,6 +127,7 @@ class Estimator:
     @property
     def model_fn(self) -> Callable[..., EstimatorSpec]:
         """model_fn with the fixed signature ``(features, labels, mode, config)``; params bound."""
+
         def public_model_fn(features: Any, labels: Any, mode: Any, config: Any) -> EstimatorSpec:
             return call_model_fn(self._model_fn, features, labels, mode, self.params, config)
 
@@ -159,8 +163,8 @@ class Estimator:
         path = self.latest_checkpoint()
         if path is None:
             raise ValueError(
-                f"Could not find trained model in model_dir: {self.model_dir}. Train first, or point model_dir "
-                "at a directory with checkpoints."
+                f"Could not find trained model in model_dir: {self.model_dir}. Train first, or point "
+                "model_dir at a directory with checkpoints."
             )
         return path
 
@@ -181,7 +185,7 @@ class Estimator:
         """
         if self._config.task_type in ("evaluator", "ps"):
             raise ValueError(
-                f"Train has been called wrong configuration. Please use tf.estimator.train_and_evaluate which "
+                "Train has been called wrong configuration. Please use tf.estimator.train_and_evaluate which "
                 f"calls proper API according to given configuration. Current configuration: {self._config!r}."
             )
         _check_steps(steps, max_steps)
@@ -239,7 +243,9 @@ class Estimator:
 
 def _check_steps(steps: int | None, max_steps: int | None) -> None:
     if steps is not None and max_steps is not None:
-        raise ValueError(f"Can not provide both steps and max_steps. Received: steps={steps}, max_steps={max_steps}.")
+        raise ValueError(
+            f"Can not provide both steps and max_steps. Received: steps={steps}, max_steps={max_steps}."
+        )
     if steps is not None and steps <= 0:
         raise ValueError(f"Must specify steps > 0, given: {steps}")
     if max_steps is not None and max_steps <= 0:
@@ -251,6 +257,7 @@ def _check_hooks(hooks: Iterable[SessionRunHook] | None) -> list[SessionRunHook]
     for hook in checked:
         if not isinstance(hook, SessionRunHook):
             raise TypeError(
-                f"Hooks must be a SessionRunHook, given: {type(hook).__name__} {hook!r}. Subclass te.SessionRunHook."
+                f"Hooks must be a SessionRunHook, given: {type(hook).__name__} {hook!r}. "
+                "Subclass te.SessionRunHook."
             )
     return checked

@@ -81,7 +81,8 @@ def evaluate(
     checkpoint_path = checkpoint_path or latest_checkpoint(setup.model_dir)
     if checkpoint_path is None:
         logger.warning(
-            "Could not find trained model in model_dir: %s, running initialization to evaluate.", setup.model_dir
+            "Could not find trained model in model_dir: %s, running initialization to evaluate.",
+            setup.model_dir,
         )
     graph = build_graph(setup)
     graph.eval()
@@ -203,7 +204,9 @@ def _write_summaries(eval_dir: str, results: Mapping[str, Any], checkpoint_path:
             scalars[name] = float(value)
         else:
             logger.warning(
-                "Skipping summary for %s, must be a float or a number. Received: %s.", name, type(value).__name__
+                "Skipping summary for %s, must be a float or a number. Received: %s.",
+                name,
+                type(value).__name__,
             )
     writer = writer_for(eval_dir)
     writer.write_scalars(step, scalars)

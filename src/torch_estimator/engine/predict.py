@@ -58,7 +58,8 @@ def predict(
     checkpoint_path = checkpoint_path or latest_checkpoint(setup.model_dir)
     if checkpoint_path is None:
         logger.warning(
-            "Could not find trained model in model_dir: %s, running initialization to predict.", setup.model_dir
+            "Could not find trained model in model_dir: %s, running initialization to predict.",
+            setup.model_dir,
         )
     graph = build_graph(setup)
     graph.eval()
@@ -114,9 +115,7 @@ def _key_selector(predictions: Any, predict_keys: Sequence[str] | str | None) ->
     keys = [predict_keys] if isinstance(predict_keys, str) else list(predict_keys)
     wanted = [key for key in keys if key in predictions]
     if not wanted:
-        raise ValueError(
-            f"Expected to run at least one output from {sorted(predictions)}, provided {keys}."
-        )
+        raise ValueError(f"Expected to run at least one output from {sorted(predictions)}, provided {keys}.")
     return lambda predictions: {key: predictions[key] for key in wanted}
 
 
@@ -145,7 +144,8 @@ def _rows(predictions: Any) -> Iterator[Any]:
     for key, value in predictions.items():
         if np.ndim(value) == 0:
             raise ValueError(
-                f"Prediction {key!r} is a scalar and cannot be split per example; pass yield_single_examples=False."
+                f"Prediction {key!r} is a scalar and cannot be split per example; "
+                "pass yield_single_examples=False."
             )
         if batch_length is None:
             batch_length = len(value)

@@ -91,7 +91,9 @@ def step_runner(graph: Any, config: RunConfig) -> Callable[[Any, Any, str], Esti
     return run
 
 
-def build(graph: Graph, run: Callable[..., EstimatorSpec], features: Any, labels: Any, mode: str) -> EstimatorSpec:
+def build(
+    graph: Graph, run: Callable[..., EstimatorSpec], features: Any, labels: Any, mode: str
+) -> EstimatorSpec:
     """The build pass: model_fn runs once on the first batch to create every variable."""
     with graph.build(), torch.no_grad():
         return run(features, labels, mode)

@@ -139,7 +139,9 @@ def _assemble_hooks(
     worker_hooks = [*user_hooks, NanTensorHook("loss")]
     if config.log_step_count_steps is not None:
         worker_hooks.append(
-            LoggingTensorHook({"loss": "loss", "step": "global_step"}, every_n_iter=config.log_step_count_steps)
+            LoggingTensorHook(
+                {"loss": "loss", "step": "global_step"}, every_n_iter=config.log_step_count_steps
+            )
         )
     worker_hooks.extend(spec.training_hooks)
 
@@ -147,7 +149,9 @@ def _assemble_hooks(
     estimator_saver_hook = None
     if config.is_chief:
         save_secs, save_steps = config.save_checkpoints_secs, config.save_checkpoints_steps
-        existing = [h for h in [*worker_hooks, *spec.training_chief_hooks] if isinstance(h, CheckpointSaverHook)]
+        existing = [
+            h for h in [*worker_hooks, *spec.training_chief_hooks] if isinstance(h, CheckpointSaverHook)
+        ]
         if (save_secs or save_steps) and not existing:
             estimator_saver_hook = CheckpointSaverHook(
                 setup.model_dir, save_secs=save_secs, save_steps=save_steps, saver=saver
@@ -159,10 +163,14 @@ def _assemble_hooks(
         chief_hooks.append(estimator_saver_hook)
     chief_hooks.extend(spec.training_chief_hooks)
     if config.log_step_count_steps:
-        chief_hooks.append(StepCounterHook(every_n_steps=config.log_step_count_steps, output_dir=setup.model_dir))
+        chief_hooks.append(
+            StepCounterHook(every_n_steps=config.log_step_count_steps, output_dir=setup.model_dir)
+        )
     if config.save_summary_steps:
         chief_hooks.append(
-            SummarySaverHook(save_steps=config.save_summary_steps, output_dir=setup.model_dir, scaffold=spec.scaffold)
+            SummarySaverHook(
+                save_steps=config.save_summary_steps, output_dir=setup.model_dir, scaffold=spec.scaffold
+            )
         )
     hooks = chief_hooks + worker_hooks
     if sys.stderr.isatty():
