@@ -11,7 +11,7 @@ import contextvars
 from collections.abc import Iterator
 from typing import Any
 
-__all__ = ["current_graph", "graph_context"]
+__all__ = ["current_graph", "graph_context", "reset_current_graph", "set_current_graph"]
 
 _CURRENT_GRAPH: contextvars.ContextVar[Any] = contextvars.ContextVar("torch_estimator_graph", default=None)
 
@@ -19,6 +19,16 @@ _CURRENT_GRAPH: contextvars.ContextVar[Any] = contextvars.ContextVar("torch_esti
 def current_graph() -> Any:
     """The Graph that is running model_fn now, or None outside model_fn."""
     return _CURRENT_GRAPH.get()
+
+
+def set_current_graph(graph: Any) -> contextvars.Token[Any]:
+    """Makes ``graph`` current; pass the returned token to ``reset_current_graph``."""
+    return _CURRENT_GRAPH.set(graph)
+
+
+def reset_current_graph(token: contextvars.Token[Any]) -> None:
+    """Restores the Graph that was current before ``set_current_graph``."""
+    _CURRENT_GRAPH.reset(token)
 
 
 @contextlib.contextmanager

@@ -28,6 +28,7 @@ class Session:
         self.model_dir = model_dir
         self.default_saver = default_saver
         self.spec: Any = None
+        self.add_loss_summary = False
         self.metric_values: Mapping[str, Any] = {}
         self._global_step = graph.find_variable(GLOBAL_STEP_NAME)
         self._step_value: int | None = None
@@ -54,8 +55,15 @@ class Session:
         return self._step_value
 
     def summaries(self) -> dict[str, tuple[str, Any]]:
-        """``tag -> (kind, value)`` recorded by ``te.summary`` during the last step."""
-        return self.graph.summaries
+        """``tag -> (kind, value)`` recorded by ``te.summary`` during the last step.
+
+        In training, a scalar ``loss`` is added when model_fn recorded none (TF's automatic summary).
+        """
+        summaries = self.graph.summaries
+        spec = self.spec
+        if "loss" not in summaries and spec is not None and spec.loss is not None and self.add_loss_summary:
+            summaries["loss"] = ("scalar", spec.loss.detach())
+        return summaries
 
     def run(self, fetches: Any) -> Any:
         """The values of ``fetches`` at the last step, in the same structure."""

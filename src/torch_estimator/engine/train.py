@@ -89,6 +89,7 @@ def train(
         hook_list.begin()
 
         session = Session(graph, setup.model_dir, saver)
+        session.add_loss_summary = True
         if config.compile:
             run = step_runner(torch.compile(graph), config)
         restore_or_initialize(
@@ -106,8 +107,6 @@ def train(
             spec.train_op()
             session.refresh()
             session.spec = spec
-            if "loss" not in graph.summaries:
-                graph.summaries["loss"] = ("scalar", spec.loss.detach())
             hook_list.after_run(run_context, session.run)
             steps_run += 1
             if run_context.stop_requested:

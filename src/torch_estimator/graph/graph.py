@@ -10,7 +10,7 @@ from typing import Any
 import torch
 from torch import nn
 
-from torch_estimator.contract.current import current_graph, graph_context
+from torch_estimator.contract.current import current_graph, reset_current_graph, set_current_graph
 from torch_estimator.contract.fn_args import call_model_fn, fn_args
 from torch_estimator.contract.mode_keys import ModeKeys
 from torch_estimator.contract.spec import EstimatorSpec
@@ -84,10 +84,13 @@ class Graph(nn.Module):
         self._name_counts.clear()
         self.named_tensors = {}
         self.summaries = {}
-        with graph_context(self):
+        token = set_current_graph(self)
+        try:
             return call_model_fn(
                 self.model_fn, features, labels, mode, self.params, self.config, self.model_fn_args
             )
+        finally:
+            reset_current_graph(token)
 
     @contextlib.contextmanager
     def build(self) -> Iterator[Graph]:

@@ -39,6 +39,11 @@ def iterate_batches(result: Any) -> Iterator[tuple[Any, Any]]:
             f"a generator, a list). Received: {type(result).__name__}."
         )
     for element in result:
+        if type(element) is tuple and len(element) == 2:
+            features, labels = element
+            if type(features) is torch.Tensor and (labels is None or type(labels) is torch.Tensor):
+                yield element
+                continue
         features, labels = _split(element)
         yield to_tensors(features), to_tensors(labels)
 

@@ -152,6 +152,10 @@ class Optimizer:
         self._push_hyperparameters(state)
         clip_norm, scaler = self.clip_norm, graph.grad_scaler
 
+        optimizer = state.optimizer
+        # Our TF rules expose update(): step() without torch's per-call profiler wrapper.
+        apply_update = getattr(optimizer, "update", optimizer.step)
+
         def step() -> None:
             if not loss.requires_grad:
                 raise ValueError(
@@ -159,19 +163,21 @@ class Optimizer:
                     f"variable of {self.name}'s var_list. Check that model_fn builds the loss from its "
                     "variables."
                 )
-            state.optimizer.zero_grad(set_to_none=True)
+            # zero_grad(set_to_none=True) by hand: torch's zero_grad adds a profiler record per call.
+            for param in params:
+                param.grad = None
             if scaler is not None:
                 scaler.scale(loss).backward()
                 if clip_norm is not None:
-                    scaler.unscale_(state.optimizer)
+                    scaler.unscale_(optimizer)
                     torch.nn.utils.clip_grad_norm_(params, clip_norm)
-                scaler.step(state.optimizer)
+                scaler.step(optimizer)
                 scaler.update()
             else:
                 loss.backward()
                 if clip_norm is not None:
                     torch.nn.utils.clip_grad_norm_(params, clip_norm)
-                state.optimizer.step()
+                apply_update()
             if global_step is not None:
                 _advance(global_step)
 
@@ -208,10 +214,12 @@ class Optimizer:
         state = self._state(graph, [variable for _, variable in pairs])
         self._push_hyperparameters(state)
 
+        apply_update = getattr(state.optimizer, "update", state.optimizer.step)
+
         def step() -> None:
             for grad, variable in pairs:
                 variable.grad = grad
-            state.optimizer.step()
+            apply_update()
             if global_step is not None:
                 _advance(global_step)
 

@@ -64,6 +64,16 @@ class UpdateRule(torch.optim.Optimizer):
         if closure is not None:
             with torch.enable_grad():
                 loss = closure()
+        self.update()
+        return loss
+
+    @torch.no_grad()
+    def update(self) -> None:
+        """The update of ``step()`` without torch's per-call profiler and hook wrapper.
+
+        torch wraps every optimizer's ``step`` in a ``record_function`` and a check for step hooks;
+        a TrainOp calls this instead, since it runs once per training step.
+        """
         applied = False
         for group in self.param_groups:
             params, grads = _params_with_grads(group)
@@ -72,7 +82,6 @@ class UpdateRule(torch.optim.Optimizer):
                 applied = True
         if applied:
             self.finish()
-        return loss
 
     def apply_dense(self, group: dict[str, Any], params: list[Tensor], grads: list[Tensor]) -> None:
         """Updates ``params`` in place from ``grads`` with ``group``'s hyperparameters."""
