@@ -36,8 +36,6 @@ ANCHORS = Path(__file__).resolve().parents[2] / "shared" / "bench"
 sys.path.insert(0, str(ANCHORS))
 import common as C  # noqa: E402  (the anchors' data, batcher and constants)
 
-torch.set_num_threads(2)
-
 
 # ---------------------------------------------------------------- model_fns (as the tf anchors wrote them)
 def mlp_model_fn(features: torch.Tensor, labels: torch.Tensor, mode: str) -> te.EstimatorSpec:
@@ -217,6 +215,7 @@ def main() -> None:
     parser.add_argument("--only", default="w3,w1")
     parser.add_argument("--traincall", metavar="MODEL_DIR", help=argparse.SUPPRESS)
     args = parser.parse_args()
+    torch.set_num_threads(2)  # as the anchors: one thread per core of the 2-core machine
     if args.traincall:
         return traincall_in_this_process(args.traincall)
     logging.basicConfig(level=logging.WARNING)
