@@ -10,8 +10,12 @@ Order, as tf.estimator (SEMANTICS (e)):
     hooks.after_create_session(session)
     for each batch (starting with the first):
         hooks.before_run; spec = model_fn(batch); run every update_op (sorted by name); hooks.after_run
+    distributed: sum metric states, loss sum and batch count over ranks   (world size > 1 only)
     hooks.end(session); compute metric values once
-    write them to eval_dir at the global step; return them with 'loss' and 'global_step'
+    rank 0 writes them to eval_dir at the global step; return them with 'loss' and 'global_step'
+
+Under torch.distributed each rank evaluates its own batches; every rank returns the metrics of all
+ranks' batches, and 'loss' is the mean of the per-batch losses over all ranks' batches.
 """
 
 from __future__ import annotations
@@ -46,6 +50,11 @@ from torch_estimator.engine.setup import (
 )
 from torch_estimator.graph.graph import Graph
 from torch_estimator.hooks import HookList
+from torch_estimator.metrics.sync import (
+    distributed_rank_and_size,
+    reduce_metric_states,
+    unsynced_metric_names,
+)
 from torch_estimator.summary import writer_for
 
 __all__ = ["StopAfterNEvalsHook", "evaluate", "metric_result"]
@@ -132,12 +141,36 @@ def evaluate(
             if batch is None:
                 break
             features, labels = batch
+        rank, world_size = distributed_rank_and_size()
+        if world_size > 1:
+            loss = _reduce_across_ranks(graph, spec.eval_metric_ops, loss_sum, batches_done)
+        else:
+            loss = float(loss_sum / batches_done)
         hook_list.end(session)
         results = {name: metric_result(metric) for name, metric in spec.eval_metric_ops.items()}
-    results["loss"] = float(loss_sum / batches_done)
+    results["loss"] = loss
     results["global_step"] = session.global_step
-    _write_summaries(eval_dir, results, checkpoint_path)
+    if rank == 0:
+        _write_summaries(eval_dir, results, checkpoint_path)
     return results
+
+
+def _reduce_across_ranks(
+    graph: Graph, metrics: Mapping[str, Any], loss_sum: torch.Tensor, batches_done: int
+) -> float:
+    """Sums metric states, loss sum and batch count over ranks; returns the global mean batch loss."""
+    # Before hooks.end: FinalOpsHook-style hooks reading metric values there see the global ones.
+    totals = torch.stack([loss_sum, torch.full_like(loss_sum, batches_done)])
+    reduce_metric_states(graph, extra=[totals])
+    unsynced = unsynced_metric_names(metrics)
+    if unsynced:
+        logger.warning(
+            "Metric objects %s are not torchmetrics Metrics, so they cannot be synced across ranks: "
+            "their values cover only this rank's batches. Use a torchmetrics.Metric or a te.metrics "
+            "function to get the value over every rank's data.",
+            unsynced,
+        )
+    return float(totals[0] / totals[1])
 
 
 def _check_reserved_names(metrics: Mapping[str, Any]) -> None:
