@@ -98,7 +98,8 @@ class Estimator:
             for klass in cls.__mro__
             if klass is not Estimator and issubclass(klass, Estimator)
             for name in vars(klass)
-            if name in vars(Estimator) and name not in _OVERRIDABLE
+            # Dunder names are Python's own (3.13 adds __firstlineno__ to every class), as TF skipped them.
+            if name in vars(Estimator) and name not in _OVERRIDABLE and not name.startswith("__")
         )
         if overridden:
             raise ValueError(

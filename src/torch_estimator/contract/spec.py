@@ -223,6 +223,11 @@ def _check_metrics(eval_metric_ops: Any, graph: Any) -> dict[str, Any]:
                     "Values of eval_metric_ops must be (metric_value, update_op) tuples. "
                     f"Received for {name!r} a tuple of length {len(metric)}."
                 )
+            if not callable(metric[1]) or isinstance(metric[1], torch.Tensor):
+                raise TypeError(
+                    f"eval_metric_ops[{name!r}] update_op must be a te.metrics.UpdateOp or a zero-argument "
+                    f"callable run once per batch. Received: {describe(metric[1])}."
+                )
             for part in metric:
                 part_graph = getattr(part, "graph", None)
                 if graph is not None and part_graph is not None and part_graph is not graph:

@@ -22,7 +22,7 @@ from __future__ import annotations
 
 import logging
 import sys
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from typing import Any
 
 import numpy as np
@@ -134,6 +134,7 @@ def evaluate(
             loss_sum += spec.loss.detach()
             batches_done += 1
             session.spec = spec
+            session.metric_values = MetricValues(metrics)
             hook_list.after_run(run_context, session.run)
             if run_context.stop_requested:
                 break
@@ -171,6 +172,22 @@ def _reduce_across_ranks(
             unsynced,
         )
     return float(totals[0] / totals[1])
+
+
+class MetricValues(Mapping[str, Any]):
+    """Metric values by name for hook fetches, computed from the state only when a hook asks."""
+
+    def __init__(self, metrics: Mapping[str, Any]) -> None:
+        self.metrics = metrics
+
+    def __getitem__(self, name: str) -> Any:
+        return metric_result(self.metrics[name])
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self.metrics)
+
+    def __len__(self) -> int:
+        return len(self.metrics)
 
 
 def _check_reserved_names(metrics: Mapping[str, Any]) -> None:

@@ -46,6 +46,10 @@ class Session:
         """
         self._step_start = self._step_value
 
+    def finish_steps(self) -> None:
+        """Ends the loop: a ``"global_step"`` fetch in ``end()`` reads the value after the last step."""
+        self._step_start = None
+
     @property
     def global_step(self) -> int:
         """The global step now: read after each step's train op, so every hook reads the real value

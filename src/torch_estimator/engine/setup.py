@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import contextlib
 import dataclasses
 import logging
 import random
@@ -71,6 +70,10 @@ def open_input(setup: EstimatorSetup, input_fn: Callable[..., Any], mode: str) -
             "iterable of batches (a generator, a list, a DataLoader) to end prediction."
         )
     device = setup.config.resolved_device
+    if device.type != "cpu" and is_single_batch(result):
+        # The same tensors every step: move them once, not once per step.
+        result = to_device(result, device)
+        device = torch.device("cpu")
     batches = iterate_batches(result)
     if device.type == "cpu":
         return batches
@@ -94,9 +97,18 @@ def step_runner(graph: Any, config: RunConfig) -> Callable[[Any, Any, str], Esti
 def build(
     graph: Graph, run: Callable[..., EstimatorSpec], features: Any, labels: Any, mode: str
 ) -> EstimatorSpec:
-    """The build pass: model_fn runs once on the first batch to create every variable."""
-    with graph.build(), torch.no_grad():
-        return run(features, labels, mode)
+    """The build pass: model_fn runs once on the first batch to create every variable.
+
+    Modules from ``te.get_module`` run in eval mode during the pass, so it changes no state (batch
+    norm statistics, random draws) that the first real step would change again.
+    """
+    training = graph.training
+    graph.eval()
+    try:
+        with graph.build(), torch.no_grad():
+            return run(features, labels, mode)
+    finally:
+        graph.train(training)
 
 
 def default_saver(config: RunConfig, scaffold: Scaffold | None) -> Saver:
@@ -105,7 +117,8 @@ def default_saver(config: RunConfig, scaffold: Scaffold | None) -> Saver:
         return scaffold.saver
     return Saver(
         max_to_keep=config.keep_checkpoint_max,
-        keep_checkpoint_every_n_hours=config.keep_checkpoint_every_n_hours,
+        # None means unset, as in TF: its default of 10,000 hours keeps nothing extra.
+        keep_checkpoint_every_n_hours=config.keep_checkpoint_every_n_hours or 10000.0,
     )
 
 
@@ -137,10 +150,3 @@ def restore_or_initialize(
         if not_ready is not None and len(not_ready) > 0:
             raise RuntimeError(f"Init operations did not make model ready. Not ready: {list(not_ready)}.")
     return restored
-
-
-@contextlib.contextmanager
-def graph_mode(graph: Graph, training: bool) -> Iterator[Graph]:
-    """``graph.train()`` or ``graph.eval()`` for the block (modules from get_module follow)."""
-    graph.train(training)
-    yield graph

@@ -115,6 +115,7 @@ def train(
             if batch is None:
                 break
             features, labels = batch
+        session.finish_steps()
         hook_list.end(session)
         if steps_run == 0:
             logger.warning("Training with estimator made no steps.")
@@ -146,15 +147,13 @@ def _assemble_hooks(
 
     chief_hooks: list[SessionRunHook] = []
     estimator_saver_hook = None
-    if config.is_chief:
-        save_secs, save_steps = config.save_checkpoints_secs, config.save_checkpoints_steps
-        existing = [
-            h for h in [*worker_hooks, *spec.training_chief_hooks] if isinstance(h, CheckpointSaverHook)
-        ]
-        if (save_secs or save_steps) and not existing:
-            estimator_saver_hook = CheckpointSaverHook(
-                setup.model_dir, save_secs=save_secs, save_steps=save_steps, saver=saver
-            )
+    save_secs, save_steps = config.save_checkpoints_secs, config.save_checkpoints_steps
+    existing = [h for h in [*worker_hooks, *spec.training_chief_hooks] if isinstance(h, CheckpointSaverHook)]
+    if (save_secs or save_steps) and not existing:
+        # Made on every task, as TF did, so saving_listeners attach; only the chief's list runs it.
+        estimator_saver_hook = CheckpointSaverHook(
+            setup.model_dir, save_secs=save_secs, save_steps=save_steps, saver=saver
+        )
     _attach_listeners(worker_hooks, spec.training_chief_hooks, estimator_saver_hook, saving_listeners)
     if not config.is_chief:
         return worker_hooks

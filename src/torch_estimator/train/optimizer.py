@@ -78,7 +78,9 @@ class OptimizerState:
                         found[name[len(generic) :]] = value
                 if found:
                     self.optimizer.state[param] = {
-                        key: value.to(param.device, copy=True) for key, value in found.items()
+                        # torch keeps "step" on the CPU unless the optimizer is capturable or fused.
+                        key: value.to("cpu" if key == "step" else param.device, copy=True)
+                        for key, value in found.items()
                     }
         for key in getattr(self.optimizer, "non_slot_names", ()):
             value = tensors.get(self.non_slot_name(key))
