@@ -13,7 +13,17 @@ from pathlib import Path
 import torch_estimator as te
 
 GOLDEN = Path(__file__).parent / "golden" / "public_api.txt"
-NAMESPACES = ("", "train", "layers", "metrics", "summary", "initializers", "export", "experimental")
+NAMESPACES = (
+    "",
+    "train",
+    "layers",
+    "metrics",
+    "summary",
+    "initializers",
+    "export",
+    "experimental",
+    "saved_model",
+)
 
 
 def describe(obj: object) -> str:

@@ -12,6 +12,7 @@ from torch_estimator import (
     initializers,
     layers,
     metrics,
+    saved_model,
     summary,
     train,
 )
@@ -82,6 +83,7 @@ __all__ = [
     "initializers",
     "layers",
     "metrics",
+    "saved_model",
     "summary",
     "train",
     "variable_scope",

@@ -6,7 +6,7 @@ import copy
 import logging
 import os
 import tempfile
-from collections.abc import Callable, Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from typing import Any
 
 import torch
@@ -15,8 +15,10 @@ from torch_estimator import engine
 from torch_estimator.checkpoint import global_step_of, latest_checkpoint, list_variables, load_variable
 from torch_estimator.contract.fn_args import call_model_fn, verify_model_fn_args
 from torch_estimator.contract.hook_types import SessionRunHook
+from torch_estimator.contract.mode_keys import ModeKeys
 from torch_estimator.contract.spec import EstimatorSpec
 from torch_estimator.distribute.run_config import RunConfig
+from torch_estimator.export.saved_model_export import export_all_saved_models
 from torch_estimator.hooks import CheckpointSaverListener
 
 __all__ = ["Estimator"]
@@ -236,6 +238,52 @@ class Estimator:
         checked = _check_hooks(hooks)
         yield from engine.predict(
             self._setup(), input_fn, predict_keys, checked, checkpoint_path, yield_single_examples
+        )
+
+    def export_saved_model(
+        self,
+        export_dir_base: str | os.PathLike[str],
+        serving_input_receiver_fn: Callable[[], Any],
+        assets_extra: Mapping[str, Any] | None = None,
+        as_text: bool = False,
+        checkpoint_path: str | None = None,
+        experimental_mode: str = ModeKeys.PREDICT,
+    ) -> str:
+        """Exports the latest (or given) checkpoint to ``<export_dir_base>/<timestamp>/``; returns that path.
+
+        One torch.export program per signature (each ``export_outputs`` key, and
+        ``'<alternative>:<key>'`` per receiver alternative), loadable with ``te.saved_model.load``.
+        ``experimental_mode=ModeKeys.EVAL`` exports an ``'eval'`` signature (loss, predictions,
+        metrics of the batch passed in); TRAIN cannot be exported (NotImplementedError).
+        """
+        if not serving_input_receiver_fn:
+            raise ValueError(
+                "An input_receiver_fn must be defined. Received: serving_input_receiver_fn="
+                f"{serving_input_receiver_fn!r}. Pass e.g. "
+                "te.export.build_raw_serving_input_receiver_fn(...)."
+            )
+        return self.experimental_export_all_saved_models(
+            export_dir_base,
+            {experimental_mode: serving_input_receiver_fn},
+            assets_extra,
+            as_text,
+            checkpoint_path,
+        )
+
+    def experimental_export_all_saved_models(
+        self,
+        export_dir_base: str | os.PathLike[str],
+        input_receiver_fn_map: Mapping[str, Callable[[], Any]],
+        assets_extra: Mapping[str, Any] | None = None,
+        as_text: bool = False,
+        checkpoint_path: str | None = None,
+    ) -> str:
+        """Exports one directory holding the signatures of every mode in ``input_receiver_fn_map``.
+
+        ``input_receiver_fn_map`` maps ``ModeKeys.EVAL`` / ``ModeKeys.PREDICT`` to receiver fns.
+        """
+        return export_all_saved_models(
+            self._setup(), export_dir_base, input_receiver_fn_map, assets_extra, as_text, checkpoint_path
         )
 
     def _setup(self) -> engine.EstimatorSetup:

@@ -1,0 +1,185 @@
+"""Server-side batching: concurrent requests merged into one call up to max_batch_size or the timeout,
+then split back so that each gets its own rows."""
+
+from __future__ import annotations
+
+import threading
+import time
+from concurrent.futures import ThreadPoolExecutor
+
+import pytest
+import torch
+
+from torch_estimator import saved_model
+from torch_estimator.serving import Batcher, BatchingOptions, ModelConfig, read_batching_parameters_file
+from torch_estimator.serving.errors import InvalidArgumentError, UnavailableError
+
+LONG = 10_000_000  # 10 s in micros: a batch this test expects to fill must not leave by timeout
+
+
+class Recorder:
+    """A batched function that records the row count of each call: y = 10 * x. With a ``gate``, each call
+    sets ``entered`` and then waits for the gate to open."""
+
+    def __init__(self, gate: threading.Event | None = None) -> None:
+        self.calls: list[int] = []
+        self.gate = gate
+        self.entered = threading.Event()
+
+    def __call__(self, tensors):
+        self.entered.set()
+        if self.gate is not None:
+            assert self.gate.wait(10)
+        self.calls.append(int(tensors["x"].shape[0]))
+        return {"y": tensors["x"] * 10}
+
+
+def submit_and_wait(batcher, tensors, timeout=10.0):
+    box, done = {}, threading.Event()
+
+    def callback(outputs, error):
+        box.update(outputs=outputs, error=error)
+        done.set()
+
+    batcher.submit(tensors, callback)
+    assert done.wait(timeout)
+    return box["outputs"], box["error"]
+
+
+def test_full_batch_is_merged_into_one_call_and_split_back():
+    function = Recorder()
+    batcher = Batcher(function, BatchingOptions(max_batch_size=6, batch_timeout_micros=LONG))
+    # Requests of 1, 2 and 3 rows (6 in all) fill the batch, so it leaves at once as one call.
+    inputs = [torch.full((rows, 2), float(rows)) for rows in (1, 2, 3)]
+    with ThreadPoolExecutor(3) as pool:
+        results = list(pool.map(lambda x: submit_and_wait(batcher, {"x": x}), inputs))
+    batcher.close()
+    assert function.calls == [6]
+    for x, (outputs, error) in zip(inputs, results, strict=True):
+        assert error is None
+        assert torch.equal(outputs["y"], x * 10)
+
+
+def test_a_lone_request_leaves_after_the_timeout():
+    function = Recorder()
+    batcher = Batcher(function, BatchingOptions(max_batch_size=100, batch_timeout_micros=20_000))
+    start = time.monotonic()
+    _, error = submit_and_wait(batcher, {"x": torch.ones(1, 2)})
+    waited = time.monotonic() - start
+    batcher.close()
+    assert error is None and function.calls == [1]
+    assert 0.015 <= waited < 5.0
+
+
+def test_request_larger_than_max_batch_size_is_refused():
+    batcher = Batcher(Recorder(), BatchingOptions(max_batch_size=2))
+    with pytest.raises(InvalidArgumentError, match="Task size 3 is larger than maximum batch size 2"):
+        batcher.submit({"x": torch.ones(3, 2)}, lambda outputs, error: None)
+    batcher.close()
+
+
+def test_full_queue_is_unavailable():
+    """The queue holds max_enqueued_batches * max_batch_size = 2 rows beside the running batch."""
+    gate = threading.Event()
+    function = Recorder(gate)
+    batcher = Batcher(
+        function, BatchingOptions(max_batch_size=2, batch_timeout_micros=0, max_enqueued_batches=1)
+    )
+    finished = threading.Semaphore(0)
+    batcher.submit({"x": torch.ones(2, 2)}, lambda outputs, error: finished.release())
+    assert function.entered.wait(10)  # the first batch is running (held at the gate), the queue is empty
+    batcher.submit({"x": torch.ones(2, 2)}, lambda outputs, error: finished.release())  # fills the queue
+    with pytest.raises(UnavailableError, match=r"queue .* is full"):
+        batcher.submit({"x": torch.ones(1, 2)}, lambda outputs, error: None)
+    gate.set()
+    assert finished.acquire(timeout=10) and finished.acquire(timeout=10)
+    batcher.close()
+
+
+def test_errors_reach_every_request_of_the_batch_and_the_batcher_goes_on():
+    calls = []
+
+    def fails_first(tensors):
+        calls.append(int(tensors["x"].shape[0]))
+        if len(calls) == 1:
+            raise RuntimeError("boom")
+        return {"y": tensors["x"]}
+
+    batcher = Batcher(fails_first, BatchingOptions(max_batch_size=2, batch_timeout_micros=LONG))
+    for expected in (["boom", "boom"], ["None", "None"]):
+        with ThreadPoolExecutor(2) as pool:
+            results = list(pool.map(lambda _: submit_and_wait(batcher, {"x": torch.ones(1, 2)}), range(2)))
+        assert [str(error) for _, error in results] == expected
+    batcher.close()
+    assert calls == [2, 2]
+
+
+def test_requests_of_different_shapes_are_not_merged():
+    function = Recorder()
+    batcher = Batcher(function, BatchingOptions(max_batch_size=8, batch_timeout_micros=50_000))
+    with ThreadPoolExecutor(2) as pool:
+        results = list(
+            pool.map(lambda x: submit_and_wait(batcher, {"x": x}), [torch.ones(1, 2), torch.ones(1, 3)])
+        )
+    batcher.close()
+    assert sorted(function.calls) == [1, 1]
+    assert [outputs["y"].shape[1] for outputs, _ in results] == [2, 3]
+
+
+def test_batching_parameters_file(tmp_path):
+    path = tmp_path / "batching.config"
+    path.write_text(
+        "max_batch_size { value: 64 }\nbatch_timeout_micros { value: 0 }\nnum_batch_threads { value: 2 }\n"
+    )
+    options = read_batching_parameters_file(path, BatchingOptions(max_enqueued_batches=7))
+    assert options == BatchingOptions(
+        max_batch_size=64, batch_timeout_micros=0, num_batch_threads=2, max_enqueued_batches=7
+    )
+
+
+def counting_loader(calls):
+    """Loads exports with te.saved_model, recording the batch size of each serving_default call."""
+
+    def load(path):
+        loaded = saved_model.load(path)
+        signature = loaded.signatures["serving_default"]
+        original = signature.__call__
+
+        class Counted:
+            def __getattr__(self, name):
+                return getattr(signature, name)
+
+            def __call__(self, **tensors):
+                calls.append(int(tensors["x"].shape[0]))
+                return original(**tensors)
+
+        loaded.signatures["serving_default"] = Counted()
+        return loaded
+
+    return load
+
+
+def test_concurrent_http_requests_are_batched_and_get_their_own_answers(model_base, serving, export_versions):
+    from torch_estimator.serving import ModelServer, ServerOptions
+
+    calls: list[int] = []
+    options = ServerOptions(
+        models=(ModelConfig("m", model_base(1)),),
+        port=0,
+        batching=BatchingOptions(max_batch_size=8, batch_timeout_micros=LONG),
+    )
+    reference = saved_model.load(export_versions[1]).signatures["serving_default"]
+    rows = [[float(i), float(2 * i % 5), float(i % 3), 1.0] for i in range(8)]
+    with ModelServer(options, loader=counting_loader(calls)) as server:
+        url = f"{server.url}/v1/models/m:predict"
+        with ThreadPoolExecutor(8) as pool:
+            answers = list(pool.map(lambda row: serving.request("POST", url, {"instances": [row]}), rows))
+    # Eight one-row requests fill the batch of 8: one call (the 10 s timeout never fires).
+    assert calls == [8]
+    for row, (status, body) in zip(rows, answers, strict=True):
+        assert status == 200, body
+        expected = reference(x=torch.tensor([row]))
+        assert body["predictions"][0]["class_ids"] == int(expected["class_ids"][0])
+        assert torch.equal(
+            torch.tensor(body["predictions"][0]["probabilities"]), expected["probabilities"][0]
+        )
