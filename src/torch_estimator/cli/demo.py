@@ -1,13 +1,17 @@
 """The demo: a custom model_fn classifier on the bundled iris data, end to end.
 
 It trains with a progress bar (or log lines when not on a terminal), evaluates, predicts, trains
-again to show that the second call resumes from the checkpoint, and says where TensorBoard logs are.
+again to show that the second call resumes from the checkpoint, exports the model with serving
+signatures, serves the export over TF Serving's REST API on a loopback port and queries it, and says
+where TensorBoard logs are.
 """
 
 from __future__ import annotations
 
+import json
 import logging
 import os
+import urllib.request
 from collections.abc import Iterator
 from typing import Any
 
@@ -16,6 +20,7 @@ import torch
 
 import torch_estimator as te
 from torch_estimator.data import IRIS_CLASSES, IRIS_FEATURES, load_iris
+from torch_estimator.serving import ModelConfig, ModelServer, ServerOptions
 
 __all__ = ["iris_input_fn", "iris_model_fn", "run_demo"]
 
@@ -34,7 +39,13 @@ def iris_model_fn(
     classes = logits.argmax(-1)
     if mode == te.ModeKeys.PREDICT:
         predictions = {"class_ids": classes, "probabilities": logits.softmax(-1), "logits": logits}
-        return te.EstimatorSpec(mode, predictions=predictions)
+        export_outputs = {
+            "serving_default": te.export.ClassificationOutput(
+                scores=predictions["probabilities"], classes=classes, class_names=list(IRIS_CLASSES)
+            ),
+            "predict": te.export.PredictOutput(predictions),
+        }
+        return te.EstimatorSpec(mode, predictions=predictions, export_outputs=export_outputs)
     loss = torch.nn.functional.cross_entropy(logits, labels)
     metrics = {"accuracy": te.metrics.accuracy(labels, classes)}
     if mode == te.ModeKeys.EVAL:
@@ -106,5 +117,33 @@ def run_demo(model_dir: str, steps: int = 400) -> dict[str, Any]:
     print(f"   global_step {before} -> {after}")
     metrics = estimator.evaluate(lambda: iris_input_fn(test_x, test_y, 30, 1, False))
     print("   " + ", ".join(f"{k} = {v:.4g}" for k, v in sorted(metrics.items())))
+    export_and_serve(estimator, os.path.join(model_dir, "export"), {k: v[:2] for k, v in test_x.items()})
     print(f"== TensorBoard logs: tensorboard --logdir {os.path.abspath(model_dir)}")
     return metrics
+
+
+def export_and_serve(estimator: te.Estimator, export_base: str, flowers: dict[str, np.ndarray]) -> None:
+    """Exports the model, serves it on a free loopback port and asks it about two flowers."""
+    receiver_fn = te.export.build_raw_serving_input_receiver_fn(
+        {name: torch.zeros(1, dtype=torch.float32) for name in IRIS_FEATURES}
+    )
+    export_dir = estimator.export_saved_model(export_base, receiver_fn)
+    print(f"== Exported to {export_dir}")
+    with ModelServer(ServerOptions(models=(ModelConfig("iris", export_base),), port=0)) as server:
+        print(f"== Serving at {server.url}/v1/models/iris (TF Serving's REST API)")
+        examples = [{name: float(column[row]) for name, column in flowers.items()} for row in range(2)]
+        answer = _post(f"{server.url}/v1/models/iris:classify", {"examples": examples})
+        print(f"   POST :classify -> {json.dumps(answer['results'][0][:3])} ...")
+        answer = _post(
+            f"{server.url}/v1/models/iris:predict",
+            {"signature_name": "predict", "instances": examples},
+        )
+        print(f"   POST :predict  -> class_ids {[row['class_ids'] for row in answer['predictions']]}")
+
+
+def _post(url: str, body: dict[str, Any]) -> Any:
+    request = urllib.request.Request(
+        url, data=json.dumps(body).encode(), headers={"Content-Type": "application/json"}
+    )
+    with urllib.request.urlopen(request, timeout=30) as response:
+        return json.loads(response.read())
