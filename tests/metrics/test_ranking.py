@@ -15,6 +15,7 @@ from torch_estimator.metrics import (
     recall_at_k,
     recall_at_top_k,
 )
+from torch_estimator.metrics.ranking import label_rank
 
 # Two rows over 4 classes. Top 2: row 0 -> [3, 2]; row 1 -> [0, 1].
 SCORES = torch.tensor([[0.1, 0.2, 0.3, 0.4], [0.4, 0.3, 0.2, 0.1]])
@@ -157,3 +158,20 @@ def test_k_and_shape_errors(run_metrics):
         run_metrics(lambda f, y: {"r": recall_at_k(y, f, k=2, weights=torch.ones(2, 1))}, [(SCORES, LABELS)])
     with pytest.raises(TypeError, match="labels must hold integer class ids"):
         run_metrics(lambda f, y: {"r": recall_at_k(y, f, k=2)}, [(SCORES, LABELS.float())])
+
+
+def test_label_rank_is_the_position_in_the_stable_descending_sort():
+    """Ties (lower id first), -0.0 == 0.0, infinities and NaN (above everything, NaNs in id order)
+    rank exactly as torch.sort(descending=True, stable=True) orders them."""
+    generator = torch.Generator().manual_seed(0)
+    scores = torch.randint(-2, 3, (2000, 6), generator=generator).to(torch.float32)
+    specials = torch.tensor([float("nan"), float("inf"), -float("inf"), -0.0])
+    mask = torch.rand(scores.shape, generator=generator) < 0.15
+    scores[mask] = specials[torch.randint(0, 4, (int(mask.sum()),), generator=generator)]
+    labels = torch.randint(0, 6, (2000, 1), generator=generator)
+    order = torch.sort(scores, dim=-1, descending=True, stable=True).indices
+    expected = (order == labels).to(torch.int64).argmax(-1)
+    assert torch.equal(label_rank(scores, labels), expected)
+    for other in (scores.nan_to_num(0.0), torch.randn(2000, 6, generator=generator)):  # ties; neither
+        order = torch.sort(other, dim=-1, descending=True, stable=True).indices
+        assert torch.equal(label_rank(other, labels), (order == labels).to(torch.int64).argmax(-1))

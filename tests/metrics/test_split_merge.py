@@ -19,6 +19,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from torch_estimator.metrics import (
+    MetricState,
     accuracy,
     auc,
     average_precision_at_k,
@@ -213,3 +214,20 @@ def test_mean_tensor_is_the_weighted_element_wise_mean_and_merges(run_metrics, b
                 tensor.add_(other_tensor)
         result = run_metrics.values()["m"]
     assert torch.allclose(result, expected, rtol=1e-6, atol=1e-6)
+
+
+@settings(max_examples=20, deadline=None)
+@given(data=datasets(), cut_fractions=st.lists(st.floats(0, 1), max_size=4), size=st.sampled_from([1, 7, 40]))
+def test_folding_late_in_bulk_gives_the_values_of_folding_every_batch(run_metrics, data, cut_fractions, size):
+    """Every metric, every split: flush_size 1 folds each batch in its update op (the old way)."""
+    rows = len(data["values"])
+    cuts = sorted({int(fraction * rows) for fraction in cut_fractions} - {0, rows})
+    original = MetricState.flush_size  # a class setting: restored below
+    try:
+        MetricState.flush_size = 1
+        expected = run_metrics(every_metric, batches_of(data, cuts))
+        MetricState.flush_size = size
+        actual = run_metrics(every_metric, batches_of(data, cuts))
+    finally:
+        MetricState.flush_size = original
+    assert_same_values(actual, expected)

@@ -5,7 +5,9 @@ Each function takes TF's arguments, keeps its state in the current Graph (named 
 returns ``(value, update_op)``: the Estimator runs ``update_op`` once per eval batch and reads
 ``value`` once at the end. Calling the function or reading the value never updates the state.
 State is zero in each ``evaluate``, never checkpointed, and made of sums, so ranks merge it by
-summing (``metric_states(graph)`` lists it).
+summing (``metric_states(graph)`` lists it; ``state.tensors()`` returns it). An update op queues
+its batch, and the state folds queued batches in bulk, before anything reads it (``state.py``):
+tensors given to a metric must not be modified in place afterwards.
 
 >>> import torch
 >>> from torch_estimator.graph import Graph

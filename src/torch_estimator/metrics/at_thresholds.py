@@ -154,10 +154,6 @@ def precision_at_thresholds(
     >>> update_op.run(); value.compute()
     tensor([0.3333, 0.0000])
     """
-
-    def compute(counts: ConfusionAtThresholds) -> torch.Tensor:
-        return counts["tp"] / (_EPSILON + counts["tp"] + counts["fp"])
-
     return thresholds_metric(
         "precision_at_thresholds",
         "precision_at_thresholds",
@@ -166,7 +162,8 @@ def precision_at_thresholds(
         *_given(thresholds),
         weights,
         name,
-        compute,
+        _ratio,
+        "fp",
     )
 
 
@@ -190,10 +187,6 @@ def recall_at_thresholds(
     >>> update_op.run(); value.compute()
     tensor([1.0000, 0.5000])
     """
-
-    def compute(counts: ConfusionAtThresholds) -> torch.Tensor:
-        return counts["tp"] / (_EPSILON + counts["tp"] + counts["fn"])
-
     return thresholds_metric(
         "recall_at_thresholds",
         "recall_at_thresholds",
@@ -202,7 +195,8 @@ def recall_at_thresholds(
         *_given(thresholds),
         weights,
         name,
-        compute,
+        _ratio,
+        "fn",
     )
 
 
@@ -223,8 +217,18 @@ def _counts(
         *_given(thresholds),
         weights,
         name,
-        lambda counts: counts[key],
+        _count,
+        key,
     )
+
+
+def _count(counts: ConfusionAtThresholds, key: str) -> torch.Tensor:
+    return counts[key]
+
+
+def _ratio(counts: ConfusionAtThresholds, other: str) -> torch.Tensor:
+    """TF's ``tp / (1e-7 + tp + other)``: precision with ``fp``, recall with ``fn``."""
+    return counts["tp"] / (_EPSILON + counts["tp"] + counts[other])
 
 
 def _given(thresholds: Sequence[float]) -> tuple[tuple[float, ...], Callable[[], Sequence[float]]]:

@@ -16,14 +16,17 @@ from typing import Any
 import torch
 
 from torch_estimator.contract.metric_types import MetricValue, UpdateOp
-from torch_estimator.graph.graph import require_graph
 from torch_estimator.metrics.shapes import as_tensor, prepare_inputs
-from torch_estimator.metrics.state import metric_name, metric_pair, metric_state
+from torch_estimator.metrics.state import MetricState, deferred_pair, metric_graph, metric_name, metric_state
 
 __all__ = [
     "false_negatives",
     "false_positives",
+    "fold_count",
+    "fold_ratio",
     "precision",
+    "read_count",
+    "read_ratio",
     "recall",
     "true_negatives",
     "true_positives",
@@ -185,28 +188,39 @@ def recall(
 def _binary_inputs(
     labels: Any, predictions: Any, weights: Any, metric: str
 ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor | None]:
-    labels_t = as_tensor(labels, "labels", metric).bool()
-    predictions_t = as_tensor(predictions, "predictions", metric).bool()
+    """Squeezed and shape-checked inputs, of one shape (the update casts them to bool)."""
+    labels_t = as_tensor(labels, "labels", metric)
+    predictions_t = as_tensor(predictions, "predictions", metric)
     weights_t = None if weights is None else as_tensor(weights, "weights", metric)
     labels_t, predictions_t, weights_t = prepare_inputs(labels_t, predictions_t, weights_t, metric)
-    if weights_t is not None:
-        _check_condition_weights(weights_t, labels_t.shape, metric)
+    if weights_t is not None and weights_t.shape != labels_t.shape:
+        shape = _check_condition_weights(weights_t, labels_t.shape, metric)
+        # Deferred batches are concatenated row by row: give all three the product's shape.
+        labels_t, predictions_t, weights_t = (
+            tensor if tensor.shape == shape else torch.broadcast_to(tensor, shape)
+            for tensor in (labels_t, predictions_t, weights_t)
+        )
     return labels_t, predictions_t, weights_t
 
 
-def _check_condition_weights(weights: torch.Tensor, shape: torch.Size, metric: str) -> None:
+def _check_condition_weights(weights: torch.Tensor, shape: torch.Size, metric: str) -> torch.Size:
     # TF's _count_condition: weights of rank 0 or the values' rank, multiplied with broadcasting.
     fits = weights.dim() in (0, len(shape))
     if fits:
         try:
-            torch.broadcast_shapes(weights.shape, shape)
+            return torch.broadcast_shapes(weights.shape, shape)
         except RuntimeError:
-            fits = False
-    if not fits:
-        raise ValueError(
-            f"{metric}: weights of shape {tuple(weights.shape)} do not fit values of shape {tuple(shape)}. "
-            f"Pass weights of rank 0 or {len(shape)} that broadcast to the labels' shape."
-        )
+            pass
+    raise ValueError(
+        f"{metric}: weights of shape {tuple(weights.shape)} do not fit values of shape {tuple(shape)}. "
+        f"Pass weights of rank 0 or {len(shape)} that broadcast to the labels' shape."
+    )
+
+
+def _as_bool(tensor: torch.Tensor, device: torch.device) -> torch.Tensor:
+    if tensor.device != device:
+        tensor = tensor.to(device)
+    return tensor if tensor.dtype == torch.bool else tensor.bool()
 
 
 def _weighted_sum(
@@ -217,37 +231,81 @@ def _weighted_sum(
     return (indicator.to(torch.float32) * weights.to(device, torch.float32)).sum()
 
 
+def fold_count(
+    state: MetricState,
+    kind: str,
+    labels: torch.Tensor,
+    predictions: torch.Tensor,
+    weights: torch.Tensor | None,
+) -> None:
+    """Adds the weight of the examples meeting condition ``kind`` (``"true_positives"``, ...).
+
+    >>> state = MetricState("true_positives", {"count": torch.zeros(())}, key=None)
+    >>> fold_count(state, "true_positives", torch.tensor([1, 1, 0]), torch.tensor([1, 0, 1]), None)
+    >>> state["count"]
+    tensor(1.)
+    """
+    count = state["count"]
+    device = count.device
+    indicator = _CONDITIONS[kind](_as_bool(labels, device), _as_bool(predictions, device))
+    count.add_(_weighted_sum(indicator, weights, device))
+
+
+def fold_ratio(
+    state: MetricState,
+    by_predictions: bool,
+    labels: torch.Tensor,
+    predictions: torch.Tensor,
+    weights: torch.Tensor | None,
+) -> None:
+    """Adds true positives and the predicted (precision) or actual (recall) positives.
+
+    >>> layout = {"true_positives": torch.zeros(()), "denominator": torch.zeros(())}
+    >>> state = MetricState("recall", layout, key=None)
+    >>> fold_ratio(state, False, torch.tensor([1, 1, 0]), torch.tensor([1, 0, 1]), None)
+    >>> [float(t) for t in state.tensors()]
+    [1.0, 2.0]
+    """
+    hits, total = state["true_positives"], state["denominator"]
+    device = hits.device
+    batch_labels, batch_predictions = _as_bool(labels, device), _as_bool(predictions, device)
+    hits.add_(_weighted_sum(batch_labels & batch_predictions, weights, device))
+    total.add_(_weighted_sum(batch_predictions if by_predictions else batch_labels, weights, device))
+
+
+def read_count(state: MetricState, value_key: Any = None) -> torch.Tensor:
+    """The count of a ``true_positives``-like state.
+
+    >>> read_count(MetricState("true_positives", {"count": torch.tensor(3.0)}, key=None))
+    tensor(3.)
+    """
+    return state["count"].clone()
+
+
+def read_ratio(state: MetricState, value_key: Any = None) -> torch.Tensor:
+    """``true_positives / denominator`` of a precision or recall state, 0 while the denominator is 0.
+
+    >>> layout = {"true_positives": torch.tensor(1.0), "denominator": torch.tensor(4.0)}
+    >>> read_ratio(MetricState("recall", layout, key=None))
+    tensor(0.2500)
+    """
+    hits, total = state["true_positives"], state["denominator"]
+    return torch.where(total > 0, hits / torch.where(total > 0, total, 1.0), 0.0)
+
+
 def _count(kind: str, labels: Any, predictions: Any, weights: Any, name: str | None) -> MetricPair:
-    graph = require_graph(f"te.metrics.{kind}")
+    graph = metric_graph(kind)
     full_name = metric_name(graph, name, kind)
-    labels_t, predictions_t, weights_t = _binary_inputs(labels, predictions, weights, full_name)
-    count = metric_state(graph, full_name, kind, None, _COUNT_LAYOUT)["count"]
-    condition = _CONDITIONS[kind]
-
-    def update() -> None:
-        device = count.device
-        count.add_(_weighted_sum(condition(labels_t.to(device), predictions_t.to(device)), weights_t, device))
-
-    return metric_pair(graph, full_name, count.clone, update)
+    inputs = _binary_inputs(labels, predictions, weights, full_name)
+    state = metric_state(graph, full_name, kind, None, _COUNT_LAYOUT)
+    return deferred_pair(graph, state, read_count, None, fold_count, kind, inputs)
 
 
 def _ratio(kind: str, labels: Any, predictions: Any, weights: Any, name: str | None) -> MetricPair:
     """precision = tp / predicted positives; recall = tp / actual positives (TF sums tp + fp or
     tp + fn, the same numbers); 0 while the denominator is 0."""
-    graph = require_graph(f"te.metrics.{kind}")
+    graph = metric_graph(kind)
     full_name = metric_name(graph, name, kind)
-    labels_t, predictions_t, weights_t = _binary_inputs(labels, predictions, weights, full_name)
+    inputs = _binary_inputs(labels, predictions, weights, full_name)
     state = metric_state(graph, full_name, kind, None, _RATIO_LAYOUT)
-    hits, total = state["true_positives"], state["denominator"]
-    by_predictions = kind == "precision"
-
-    def update() -> None:
-        device = hits.device
-        batch_labels, batch_predictions = labels_t.to(device), predictions_t.to(device)
-        hits.add_(_weighted_sum(batch_labels & batch_predictions, weights_t, device))
-        total.add_(_weighted_sum(batch_predictions if by_predictions else batch_labels, weights_t, device))
-
-    def compute() -> torch.Tensor:
-        return torch.where(total > 0, hits / torch.where(total > 0, total, 1.0), 0.0)
-
-    return metric_pair(graph, full_name, compute, update)
+    return deferred_pair(graph, state, read_ratio, None, fold_ratio, kind == "precision", inputs)

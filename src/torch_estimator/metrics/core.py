@@ -7,18 +7,44 @@ weight arrives, where torchmetrics' ``MeanMetric`` gives NaN), all in float32.
 
 from __future__ import annotations
 
+from collections.abc import Callable, Sequence
 from typing import Any
 
 import torch
 
 from torch_estimator.contract.metric_types import MetricValue, UpdateOp
 from torch_estimator.graph.graph import require_graph
-from torch_estimator.metrics.shapes import align_weights, as_tensor, check_broadcastable, prepare_inputs
-from torch_estimator.metrics.state import div_no_nan, metric_name, metric_pair, metric_state
+from torch_estimator.metrics.shapes import (
+    align_weights,
+    align_weights_to_rank,
+    as_tensor,
+    check_broadcastable,
+    prepare_inputs,
+)
+from torch_estimator.metrics.state import (
+    MetricState,
+    deferred_pair,
+    div_no_nan,
+    metric_graph,
+    metric_name,
+    metric_pair,
+    metric_state,
+)
 
-__all__ = ["accuracy", "mean", "mean_pair", "mean_tensor", "percentage_below"]
+__all__ = [
+    "accuracy",
+    "equal_as_labels",
+    "fold_mean",
+    "mean",
+    "mean_of",
+    "mean_pair",
+    "mean_tensor",
+    "percentage_below",
+    "read_mean",
+]
 
 MetricPair = tuple[MetricValue, UpdateOp]
+Transform = Callable[..., torch.Tensor]
 
 _MEAN_LAYOUT = {"total": ((), torch.float32), "count": ((), torch.float32)}
 
@@ -39,30 +65,77 @@ def mean_pair(
     >>> update_op.run(); value.compute()
     tensor(2.)
     """
-    graph = require_graph(f"te.metrics.{default_name}")
+    return mean_of((values,), None, values.shape, weights, name, default_name)
+
+
+def mean_of(
+    inputs: tuple[torch.Tensor, ...],
+    transform: Transform | None,
+    shape: Sequence[int],
+    weights: torch.Tensor | None,
+    name: str | None,
+    default_name: str,
+) -> MetricPair:
+    """``mean_pair`` of ``transform(*inputs)`` (values of ``shape``), computed in the update op.
+
+    ``transform`` must work row by row (element-wise, say) on inputs whose dimension 0 is the
+    values' dimension 0, and be one module-level function (its identity groups deferred batches):
+    the update defers the raw inputs and transforms many batches at once (``MetricState.defer``).
+    With ``transform=None``, ``inputs`` is ``(values,)``.
+
+    >>> from torch_estimator.graph import Graph
+    >>> from torch_estimator.contract.current import graph_context
+    >>> with graph_context(Graph(lambda features: None)):
+    ...     labels, predictions = torch.tensor([1.0, 2.0]), torch.tensor([2.0, 5.0])
+    ...     value, update_op = mean_of((labels, predictions), torch.sub, (2,), None, None, "mean_diff")
+    >>> update_op.run(); value.compute()
+    tensor(-2.)
+    """
+    graph = metric_graph(default_name)
     full_name = metric_name(graph, name, default_name)
     if weights is not None:
-        weights = align_weights(values, weights)
-        check_broadcastable(weights, values.shape, full_name)
+        weights = align_weights_to_rank(weights, len(shape))
+        check_broadcastable(weights, shape, full_name)
+        if weights.shape != shape:
+            # Deferred batches are concatenated row by row: give the weights the values' rows.
+            weights = torch.broadcast_to(weights, tuple(shape))
     state = metric_state(graph, full_name, "mean", None, _MEAN_LAYOUT)
+    return deferred_pair(graph, state, read_mean, None, fold_mean, transform, (*inputs, weights))
+
+
+def read_mean(state: MetricState, value_key: Any = None) -> torch.Tensor:
+    """``div_no_nan(total, count)`` of a mean state.
+
+    >>> read_mean(MetricState("mean", {"total": torch.tensor(6.0), "count": torch.tensor(4.0)}, key=None))
+    tensor(1.5000)
+    """
+    return div_no_nan(state["total"], state["count"].clamp(min=0))
+
+
+def fold_mean(state: MetricState, transform: Transform | None, *inputs: torch.Tensor | None) -> None:
+    """Adds ``sum(values * weights)`` and ``sum(weights)`` of one or more batches to a mean state;
+    ``inputs`` are ``(*transform_inputs, weights)``.
+
+    >>> state = MetricState("mean", {"total": torch.zeros(()), "count": torch.zeros(())}, key=None)
+    >>> fold_mean(state, None, torch.tensor([1.0, 5.0]), None)
+    >>> [float(t) for t in state.tensors()]
+    [6.0, 2.0]
+    """
+    *parts, weights = inputs
     total, count = state["total"], state["count"]
-
-    def update() -> None:
-        batch = values.to(total.device)
-        if batch.is_floating_point() and batch.dtype not in (torch.float32, torch.float64):
-            batch = batch.to(torch.float32)  # a half-precision sum would lose counts
-        if weights is None:
-            total.add_(batch.sum())  # bools and ints sum exactly, with no cast kernel
-            count.add_(batch.numel())
-            return
-        batch_weights = torch.broadcast_to(weights.to(total.device, torch.float32), batch.shape)
-        total.add_((batch * batch_weights).sum())
-        count.add_(batch_weights.sum())
-
-    def compute() -> torch.Tensor:
-        return div_no_nan(total, count.clamp(min=0))
-
-    return metric_pair(graph, full_name, compute, update)
+    device = total.device
+    batch = parts[0] if transform is None else transform(*parts)
+    if batch.device != device:
+        batch = batch.to(device)
+    if batch.is_floating_point() and batch.dtype not in (torch.float32, torch.float64):
+        batch = batch.to(torch.float32)  # a half-precision sum would lose counts
+    if weights is None:
+        total.add_(batch.sum())  # bools and ints sum exactly, with no cast kernel
+        count.add_(batch.numel())
+        return
+    batch_weights = torch.broadcast_to(weights.to(device, torch.float32), batch.shape)
+    total.add_((batch * batch_weights).sum())
+    count.add_(batch_weights.sum())
 
 
 def mean(
@@ -183,9 +256,25 @@ def accuracy(
     label_tensor, prediction_tensor, weights_tensor = prepare_inputs(
         label_tensor, prediction_tensor, _optional_tensor(weights, "accuracy"), name or "accuracy"
     )
-    if prediction_tensor.dtype != label_tensor.dtype:
-        prediction_tensor = prediction_tensor.to(label_tensor.dtype)
-    return mean_pair(prediction_tensor == label_tensor, weights_tensor, name, "accuracy")
+    return mean_of(
+        (label_tensor, prediction_tensor),
+        equal_as_labels,
+        label_tensor.shape,
+        weights_tensor,
+        name,
+        "accuracy",
+    )
+
+
+def equal_as_labels(labels: torch.Tensor, predictions: torch.Tensor) -> torch.Tensor:
+    """``predictions == labels``, predictions cast to the labels' dtype first (as TF's accuracy).
+
+    >>> equal_as_labels(torch.tensor([1, 2]), torch.tensor([1.0, 2.5]))
+    tensor([True, True])
+    """
+    if predictions.dtype != labels.dtype:
+        predictions = predictions.to(labels.dtype)
+    return predictions == labels
 
 
 def percentage_below(

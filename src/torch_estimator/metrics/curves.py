@@ -99,10 +99,6 @@ def auc(
     if given is None:
         _check_num_thresholds(num_thresholds)
     key = (num_thresholds if given is None else None, given)
-
-    def compute(counts: ConfusionAtThresholds) -> torch.Tensor:
-        return _area(counts, curve, summation_method)
-
     return thresholds_metric(
         "auc",
         "auc",
@@ -112,7 +108,8 @@ def auc(
         lambda: auc_thresholds(num_thresholds, given),
         weights,
         name,
-        compute,
+        _area,
+        (curve, summation_method),
     )
 
 
@@ -150,13 +147,6 @@ def sensitivity_at_specificity(
             "Pass a specificity between 0 and 1."
         )
     _check_num_thresholds(num_thresholds)
-
-    def compute(counts: ConfusionAtThresholds) -> torch.Tensor:
-        tp, fn, tn, fp = counts["tp"], counts["fn"], counts["tn"], counts["fp"]
-        specificities = tn / (tn + fp + _KEPSILON)
-        index = torch.argmin((specificities - specificity).abs())  # first index of the minimum
-        return tp[index] / (tp[index] + fn[index] + _KEPSILON)
-
     return thresholds_metric(
         "sensitivity_at_specificity",
         "sensitivity_at_specificity",
@@ -166,7 +156,8 @@ def sensitivity_at_specificity(
         lambda: _evenly_spaced(num_thresholds, 1.0 + _KEPSILON),
         weights,
         name,
-        compute,
+        _sensitivity_at,
+        specificity,
     )
 
 
@@ -204,14 +195,6 @@ def specificity_at_sensitivity(
             "Pass a sensitivity between 0 and 1."
         )
     _check_num_thresholds(num_thresholds)
-
-    def compute(counts: ConfusionAtThresholds) -> torch.Tensor:
-        tp, fn, tn, fp = counts["tp"], counts["fn"], counts["tn"], counts["fp"]
-        distance = ((tp / (tp + fn + _KEPSILON)) - sensitivity).abs()
-        at_minimum = distance == distance.min()
-        index = at_minimum.numel() - 1 - torch.argmax(at_minimum.flip(0).to(torch.int64))  # last minimum
-        return tn[index] / (tn[index] + fp[index] + _KEPSILON)
-
     return thresholds_metric(
         "specificity_at_sensitivity",
         "specificity_at_sensitivity",
@@ -221,8 +204,24 @@ def specificity_at_sensitivity(
         lambda: _evenly_spaced(num_thresholds, 1.0 - _KEPSILON),
         weights,
         name,
-        compute,
+        _specificity_at,
+        sensitivity,
     )
+
+
+def _sensitivity_at(counts: ConfusionAtThresholds, specificity: float) -> torch.Tensor:
+    tp, fn, tn, fp = counts["tp"], counts["fn"], counts["tn"], counts["fp"]
+    specificities = tn / (tn + fp + _KEPSILON)
+    index = torch.argmin((specificities - specificity).abs())  # first index of the minimum
+    return tp[index] / (tp[index] + fn[index] + _KEPSILON)
+
+
+def _specificity_at(counts: ConfusionAtThresholds, sensitivity: float) -> torch.Tensor:
+    tp, fn, tn, fp = counts["tp"], counts["fn"], counts["tn"], counts["fp"]
+    distance = ((tp / (tp + fn + _KEPSILON)) - sensitivity).abs()
+    at_minimum = distance == distance.min()
+    index = at_minimum.numel() - 1 - torch.argmax(at_minimum.flip(0).to(torch.int64))  # last minimum
+    return tn[index] / (tn[index] + fp[index] + _KEPSILON)
 
 
 def _evenly_spaced(num_thresholds: int, last: float) -> list[float]:
@@ -237,7 +236,8 @@ def _check_num_thresholds(num_thresholds: int) -> None:
         )
 
 
-def _area(counts: ConfusionAtThresholds, curve: str, summation_method: str) -> torch.Tensor:
+def _area(counts: ConfusionAtThresholds, method: tuple[str, str]) -> torch.Tensor:
+    curve, summation_method = method
     tp, fn, tn, fp = counts["tp"], counts["fn"], counts["tn"], counts["fp"]
     if curve == "PR":
         if summation_method == "trapezoidal":

@@ -12,7 +12,7 @@ from typing import Any
 import torch
 
 from torch_estimator.contract.metric_types import MetricValue, UpdateOp
-from torch_estimator.metrics.core import mean_pair
+from torch_estimator.metrics.core import mean_of, mean_pair
 from torch_estimator.metrics.shapes import (
     as_tensor,
     check_same_shape,
@@ -21,11 +21,13 @@ from torch_estimator.metrics.shapes import (
 )
 
 __all__ = [
+    "absolute_error",
     "mean_absolute_error",
     "mean_cosine_distance",
     "mean_relative_error",
     "mean_squared_error",
     "root_mean_squared_error",
+    "squared_error",
 ]
 
 MetricPair = tuple[MetricValue, UpdateOp]
@@ -55,7 +57,9 @@ def mean_squared_error(
     tensor(5.)
     """
     labels_t, predictions_t, weights_t = _inputs(labels, predictions, weights, name or "mean_squared_error")
-    return mean_pair((labels_t - predictions_t).square(), weights_t, name, "mean_squared_error")
+    return mean_of(
+        (labels_t, predictions_t), squared_error, labels_t.shape, weights_t, name, "mean_squared_error"
+    )
 
 
 def root_mean_squared_error(
@@ -80,8 +84,8 @@ def root_mean_squared_error(
     labels_t, predictions_t, weights_t = _inputs(
         labels, predictions, weights, name or "root_mean_squared_error"
     )
-    mse, update_op = mean_pair(
-        (labels_t - predictions_t).square(), weights_t, name, "root_mean_squared_error"
+    mse, update_op = mean_of(
+        (labels_t, predictions_t), squared_error, labels_t.shape, weights_t, name, "root_mean_squared_error"
     )
     return MetricValue(lambda: torch.sqrt(mse.compute()), name=mse.name, graph=mse.graph), update_op
 
@@ -106,7 +110,9 @@ def mean_absolute_error(
     tensor(2.)
     """
     labels_t, predictions_t, weights_t = _inputs(labels, predictions, weights, name or "mean_absolute_error")
-    return mean_pair((predictions_t - labels_t).abs(), weights_t, name, "mean_absolute_error")
+    return mean_of(
+        (labels_t, predictions_t), absolute_error, labels_t.shape, weights_t, name, "mean_absolute_error"
+    )
 
 
 def mean_relative_error(
@@ -176,6 +182,24 @@ def mean_cosine_distance(
     return MetricValue(
         lambda: 1.0 - mean_value.compute(), name=mean_value.name, graph=mean_value.graph
     ), update_op
+
+
+def squared_error(labels: torch.Tensor, predictions: torch.Tensor) -> torch.Tensor:
+    """``(labels - predictions) ** 2``, element-wise (the update of ``mean_squared_error``).
+
+    >>> squared_error(torch.tensor([1.0, 2.0]), torch.tensor([2.0, 5.0]))
+    tensor([1., 9.])
+    """
+    return (labels - predictions).square()
+
+
+def absolute_error(labels: torch.Tensor, predictions: torch.Tensor) -> torch.Tensor:
+    """``|predictions - labels|``, element-wise (the update of ``mean_absolute_error``).
+
+    >>> absolute_error(torch.tensor([1.0, 2.0]), torch.tensor([2.0, 5.0]))
+    tensor([1., 3.])
+    """
+    return (predictions - labels).abs()
 
 
 def _inputs(

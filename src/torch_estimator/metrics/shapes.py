@@ -15,6 +15,7 @@ from torch_estimator.contract.describe import describe
 
 __all__ = [
     "align_weights",
+    "align_weights_to_rank",
     "as_tensor",
     "check_broadcastable",
     "check_same_shape",
@@ -83,9 +84,18 @@ def align_weights(predictions: torch.Tensor, weights: torch.Tensor | None) -> to
     >>> tuple(align_weights(torch.zeros(4, 3), torch.ones(4)).shape)
     (4, 1)
     """
-    if weights is None or weights.dim() == 0:
+    return None if weights is None else align_weights_to_rank(weights, predictions.dim())
+
+
+def align_weights_to_rank(weights: torch.Tensor, rank: int) -> torch.Tensor:
+    """``align_weights`` for predictions of rank ``rank``.
+
+    >>> tuple(align_weights_to_rank(torch.ones(4, 1), 1).shape)
+    (4,)
+    """
+    if weights.dim() == 0:
         return weights
-    rank_diff = weights.dim() - predictions.dim()
+    rank_diff = weights.dim() - rank
     if rank_diff == 1 and weights.shape[-1] == 1:
         return weights.squeeze(-1)
     if rank_diff == -1:
@@ -108,9 +118,10 @@ def prepare_inputs(
     >>> [tuple(tensor.shape) for tensor in inputs]
     [(4,), (4,), (4,)]
     """
-    labels, predictions = remove_squeezable_dimensions(labels, predictions)
-    check_same_shape(labels, predictions, "labels", "predictions", metric)
-    return labels, predictions, align_weights(predictions, weights)
+    if labels.shape != predictions.shape:  # the common case, equal shapes, needs no more checks
+        labels, predictions = remove_squeezable_dimensions(labels, predictions)
+        check_same_shape(labels, predictions, "labels", "predictions", metric)
+    return labels, predictions, None if weights is None else align_weights_to_rank(weights, predictions.dim())
 
 
 def check_broadcastable(weights: torch.Tensor, values_shape: Sequence[int], metric: str) -> None:

@@ -6,22 +6,52 @@ name on every call (``accuracy``, ``accuracy_1``, ... in call order, as layers a
 first call creates it. State tensors are additive sums and counts, zero in a fresh Graph, on the
 Graph's device, and outside ``state_dict()`` (never checkpointed). Because every one is a sum,
 summing each tensor over ranks (``all_reduce(SUM)``) merges distributed evaluation exactly.
+
+Deferred, batched updates. On a small batch (W1: 256 rows) a metric's update is a handful of tiny
+kernels at 1.5-2.5 us each, mostly dispatch overhead. So an update op does not run them: it appends
+its batch inputs to the state (``MetricState.defer``), and the state later folds every pending
+batch in at once (``flush``): each input concatenated along dimension 0 (stacked when 0-d), then
+one call of the metric's ``fold``. A fold is a sum over rows, so folding the concatenation adds
+what folding each batch would: integer counts bit for bit, floating sums up to the order of
+additions. Batches that do not concatenate (another trailing shape, dtype or device, weights on
+some batches only) are folded one by one, as before. Pending batches are flushed
+
+* when they hold ``MetricState.flush_size`` input elements (2**18: memory stays bounded, at most
+  about 2 MiB of int64 inputs per state plus one batch, and so do the folds' temporaries),
+* when a batch arrives for another ``fold`` or other fold parameters,
+* before anything reads or replaces the state: ``state[name]``, ``named_tensors``, ``tensors()``
+  (what a cross-rank all_reduce sums), a value's ``compute()``; ``reset()`` drops them.
+
+Metrics fed the same tensors flush together, and share the concatenations and the costly middle of
+their folds through one ``FoldMemo`` per Graph (``memo.py``).
+
+Inputs are kept by reference, not copied (a copy per batch would cost what deferral saves): a
+tensor given to a metric must not be modified in place afterwards. Model outputs are fresh tensors
+on every step, and so are input_fn's batches unless input_fn refills one buffer. A change made
+through torch in place is detected (the tensor's version counter) and raises when the state is
+flushed; an input_fn that refills one numpy array must yield a copy of it.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable, Hashable, Iterator, Mapping, Sequence
-from typing import Any
+from functools import partial
+from typing import Any, ClassVar
 
 import torch
 
+from torch_estimator.contract.current import current_graph
 from torch_estimator.contract.metric_types import MetricValue, UpdateOp
-from torch_estimator.graph.graph import Graph
+from torch_estimator.graph.graph import Graph, require_graph
+from torch_estimator.metrics.memo import FoldMemo
 
 __all__ = [
     "STATE_PREFIX",
+    "Fold",
     "MetricState",
+    "deferred_pair",
     "div_no_nan",
+    "metric_graph",
     "metric_name",
     "metric_pair",
     "metric_state",
@@ -31,7 +61,14 @@ __all__ = [
 STATE_PREFIX = "metric:"
 """Prefix of a metric state's key in ``Graph.objects``: ``metric:<scoped name>``."""
 
+
 Layout = Mapping[str, tuple[Sequence[int], torch.dtype]]
+
+Fold = Callable[..., None]
+"""``fold(state, params, *inputs)``: adds a batch (or several, concatenated along dimension 0) into
+``state``. It must be a sum over rows, so that folding a concatenation equals folding each part."""
+
+Inputs = tuple[torch.Tensor | None, ...]
 
 
 class MetricState:
@@ -39,7 +76,8 @@ class MetricState:
 
     ``named_tensors`` are additive (sums, counts, histograms): an update adds into them in place,
     and the states of several ranks merge by summing each tensor. ``constants`` are fixed values the
-    update needs on every batch (sorted thresholds, say); they are never summed.
+    update needs on every batch (sorted thresholds, say); they are never summed. Updates may be
+    deferred (``defer``; module docstring): reading a tensor folds them in first.
 
     >>> state = MetricState("mean", {"total": torch.zeros(()), "count": torch.zeros(())}, key="mean")
     >>> state["total"].add_(3.0); state["count"].add_(2.0)
@@ -48,6 +86,9 @@ class MetricState:
     >>> [float(t) for t in state.tensors()]
     [3.0, 2.0]
     """
+
+    flush_size: ClassVar[int] = 1 << 18
+    """Pending input elements (over all inputs and batches) that make ``defer`` fold them in."""
 
     def __init__(
         self,
@@ -58,24 +99,153 @@ class MetricState:
     ) -> None:
         self.kind = kind
         self.key = key
-        self.named_tensors = dict(tensors)
+        self.name = kind  # metric_state() sets the metric's full name, for messages
+        self.update_name = f"{kind}/update_op"
         self.constants = dict(constants or {})
+        self.value: MetricValue | None = None  # the value half of the pair, made once (deferred_pair)
+        self.value_key: Hashable = None
+        self.memo = FoldMemo()  # metric_state() gives the states of one Graph one memo
+        self._tensors = dict(tensors)
+        self._pending: list[Inputs] = []
+        self._versions: list[list[int]] = []
+        self._pending_size = 0
+        self._fold: Fold | None = None
+        self._params: Hashable = None
+
+    @property
+    def named_tensors(self) -> dict[str, torch.Tensor]:
+        """Every accumulator by name, pending batches folded in."""
+        self.flush()
+        return self._tensors
 
     def __getitem__(self, name: str) -> torch.Tensor:
-        return self.named_tensors[name]
+        if self._pending:
+            self.flush()
+        return self._tensors[name]
 
     def tensors(self) -> list[torch.Tensor]:
-        """Every accumulator, in a fixed order: what a distributed run sums across ranks."""
-        return list(self.named_tensors.values())
+        """Every accumulator, in a fixed order, pending batches folded in: what a distributed run
+        sums across ranks."""
+        self.flush()
+        return list(self._tensors.values())
 
     def reset(self) -> None:
-        """Zeroes every accumulator in place."""
-        for tensor in self.named_tensors.values():
+        """Zeroes every accumulator in place and drops pending batches."""
+        self._pending, self._versions, self._pending_size = [], [], 0
+        for tensor in self._tensors.values():
             tensor.zero_()
 
+    @property
+    def pending(self) -> int:
+        """How many batches wait to be folded in."""
+        return len(self._pending)
+
+    def defer(self, fold: Fold, params: Hashable, inputs: Inputs) -> None:
+        """Queues one batch for ``fold(self, params, *inputs)`` (module docstring).
+
+        Each input is a tensor (or None) whose dimension 0 is rows of the batch, in the layout
+        ``fold`` expects, so that pending batches can be concatenated input by input. ``fold`` must
+        be one function (not a new closure per batch) and ``params`` hashable: batches with another
+        ``fold`` or ``params`` flush what is pending first.
+
+        >>> def fold(state, params, values):
+        ...     state["total"].add_(values.sum())
+        >>> state = MetricState("sum", {"total": torch.zeros(())}, key=None)
+        >>> state.defer(fold, None, (torch.tensor([1.0, 2.0]),))
+        >>> state.defer(fold, None, (torch.tensor([4.0]),))
+        >>> state.pending, float(state["total"]), state.pending
+        (2, 7.0, 0)
+        """
+        if torch.compiler.is_compiling():
+            # Under torch.compile / torch.export the batch size is symbolic: queueing would branch on it.
+            self.flush()
+            fold(self, params, *inputs)
+            return
+        if fold is not self._fold or params != self._params:
+            self.flush()
+            self._fold, self._params = fold, params
+        versions = []
+        size = 0
+        try:
+            for tensor in inputs:
+                if tensor is not None:
+                    versions.append(tensor._version)
+                    size += tensor.numel()
+        except RuntimeError:  # an inference tensor has no version counter: fold it while it is valid
+            fold(self, params, *inputs)
+            return
+        self._pending.append(inputs)
+        self._versions.append(versions)
+        self._pending_size += size
+        if self._pending_size >= self.flush_size:
+            self.flush()
+
+    def flush(self) -> None:
+        """Folds every pending batch into the accumulators, concatenated where they allow it.
+
+        Raises:
+            RuntimeError: a pending input was modified in place after its update op ran.
+        """
+        pending, versions = self._pending, self._versions
+        if not pending:
+            return
+        self._pending, self._versions, self._pending_size = [], [], 0
+        for inputs, seen in zip(pending, versions, strict=True):
+            if [tensor._version for tensor in inputs if tensor is not None] != seen:
+                raise RuntimeError(
+                    f"Metric {self.name!r}: an input of its update op was modified in place after the "
+                    "update op ran. Update ops fold their batches in later, in bulk, and keep the input "
+                    "tensors until then. Yield a new tensor for each batch from input_fn (or pass "
+                    "tensor.clone() to the metric) instead of refilling one."
+                )
+        fold, params = self._fold, self._params
+        assert fold is not None  # set by defer() with the first pending batch
+        columns = pending[0] if len(pending) == 1 else _concatenate(pending, self.memo)
+        if columns is not None:
+            fold(self, params, *columns)
+            return
+        for inputs in pending:
+            fold(self, params, *inputs)
+
     def __repr__(self) -> str:
-        shapes = {name: tuple(tensor.shape) for name, tensor in self.named_tensors.items()}
+        shapes = {name: tuple(tensor.shape) for name, tensor in self._tensors.items()}
         return f"MetricState(kind={self.kind!r}, tensors={shapes})"
+
+
+def _concatenate(pending: list[Inputs], memo: FoldMemo) -> Inputs | None:
+    """Each input of the pending batches concatenated along dimension 0 (0-d ones stacked; once for
+    all the states fed the same tensors); None when they do not all fit together (None on some
+    batches only, dtypes, shapes or devices)."""
+    columns: list[torch.Tensor | None] = []
+    for column in zip(*pending, strict=True):
+        first = column[0]
+        if first is None:
+            if any(tensor is not None for tensor in column):
+                return None
+            columns.append(None)
+            continue
+        dtype = first.dtype
+        if any(tensor is None or tensor.dtype != dtype for tensor in column):
+            return None  # concatenating would promote dtypes, which a fold's casts may not undo
+        try:
+            columns.append(memo.concatenate(column))
+        except RuntimeError:  # trailing shapes, ranks or devices differ
+            return None
+    return tuple(columns)
+
+
+def metric_graph(metric: str) -> Graph:
+    """The current Graph, for metric function ``metric`` (named in the error outside model_fn).
+
+    Raises:
+        RuntimeError: called outside model_fn.
+
+    >>> metric_graph("accuracy")
+    Traceback (most recent call last):
+    RuntimeError: te.metrics.accuracy must be called inside model_fn, ...
+    """
+    graph = current_graph()
+    return graph if graph is not None else require_graph(f"te.metrics.{metric}")
 
 
 def metric_name(graph: Graph, name: str | None, default_name: str) -> str:
@@ -121,6 +291,8 @@ def metric_state(
             for entry, (shape, dtype) in entries.items()
         }
         state = MetricState(kind, tensors, key, constants() if constants is not None else None)
+        state.name, state.update_name = name, f"{name}/update_op"
+        state.memo = next((other.memo for other in metric_states(graph)), state.memo)
         graph.objects[STATE_PREFIX + name] = state
     elif not isinstance(state, MetricState) or state.kind != kind or state.key != key:
         raise ValueError(
@@ -133,6 +305,8 @@ def metric_state(
 
 def metric_states(graph: Graph) -> Iterator[MetricState]:
     """Every metric function's state in ``graph``, in creation order (for cross-rank reduction).
+
+    Read the tensors through ``state.tensors()``, which folds pending batches in first.
 
     >>> graph = Graph(lambda features: None)
     >>> _ = metric_state(graph, "mean", "mean", None, {"total": ((), torch.float32)})
@@ -160,6 +334,47 @@ def metric_pair(
     return MetricValue(compute, name=name, graph=graph), UpdateOp(
         update, name=f"{name}/update_op", graph=graph
     )
+
+
+def deferred_pair(
+    graph: Graph,
+    state: MetricState,
+    read: Callable[[MetricState, Any], Any],
+    value_key: Hashable,
+    fold: Fold,
+    params: Hashable,
+    inputs: Inputs,
+) -> tuple[MetricValue, UpdateOp]:
+    """The ``(value, update_op)`` pair of ``state``'s metric: the update op defers
+    ``fold(state, params, *inputs)`` (``MetricState.defer``); the value is
+    ``read(state, value_key)`` with pending batches folded in.
+
+    ``value_key`` holds the arguments that change how the value is read, beyond the state's kind
+    and key (the curve of an AUC, say). The value object is made once per state, and again only
+    when ``value_key`` changes: a metric call costs no allocation beyond its update op.
+
+    >>> def fold(state, params, values):
+    ...     state["total"].add_(values.sum())
+    >>> def read(state, value_key):
+    ...     return state["total"].clone()
+    >>> graph = Graph(lambda features: None)
+    >>> state = metric_state(graph, "sum", "sum", None, {"total": ((), torch.float32)})
+    >>> value, update_op = deferred_pair(graph, state, read, None, fold, None, (torch.tensor([1.0, 2.0]),))
+    >>> update_op.run(); state.pending, value.compute()
+    (1, tensor(3.))
+    """
+    value = state.value
+    if value is None or value_key != state.value_key:
+        value = state.value = MetricValue(
+            partial(_read, state, read, value_key), name=state.name, graph=graph
+        )
+        state.value_key = value_key
+    return value, UpdateOp(partial(state.defer, fold, params, inputs), state.update_name, graph)
+
+
+def _read(state: MetricState, read: Callable[[MetricState, Any], Any], value_key: Hashable) -> Any:
+    state.flush()
+    return read(state, value_key)
 
 
 def div_no_nan(numerator: torch.Tensor, denominator: torch.Tensor) -> torch.Tensor:

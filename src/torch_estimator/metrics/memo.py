@@ -1,0 +1,74 @@
+"""Work shared between metrics fed the same tensors: a Graph's ``FoldMemo``.
+
+A head passes one tensor to several metrics (labels to accuracy, mean_iou and recall_at_k; one
+probability column to the ROC and the PR AUC). Their states defer the same batches and flush them
+together (same sizes, same flush points), so the concatenation of each input, and the expensive
+middle of some folds (an AUC's histogram increment, the rank of each label among the scores), would
+be computed once per metric. The memo keeps the last few results, keyed by the identity of the
+tensors they came from: a key of ids is exact because the memo holds those tensors, so their ids
+can not be reused while the entry lives. Folds must therefore never modify their inputs in place.
+"""
+
+from __future__ import annotations
+
+from collections import OrderedDict
+from collections.abc import Callable, Hashable, Sequence
+from typing import Any, TypeVar
+
+import torch
+
+__all__ = ["FoldMemo"]
+
+T = TypeVar("T")
+
+
+class FoldMemo:
+    """The last ``size`` concatenations and fold intermediates, by the identity of their inputs.
+
+    >>> memo = FoldMemo()
+    >>> parts = (torch.tensor([1, 2]), torch.tensor([3]))
+    >>> memo.concatenate(parts) is memo.concatenate(parts)
+    True
+    >>> memo.get("double", parts[:1], lambda: parts[0] * 2)
+    tensor([2, 4])
+    """
+
+    def __init__(self, size: int = 16) -> None:
+        self.size = size
+        self._entries: OrderedDict[Hashable, tuple[Sequence[Any], Any]] = OrderedDict()
+
+    def concatenate(self, parts: Sequence[torch.Tensor]) -> torch.Tensor:
+        """``torch.cat(parts)`` (``torch.stack`` when they are 0-d), made once for the same parts.
+
+        Raises:
+            RuntimeError: the parts do not concatenate (shapes, ranks, devices).
+        """
+        return self.get("concatenate", parts, lambda: _concatenate(parts))
+
+    def get(
+        self, purpose: str, inputs: Sequence[Any], compute: Callable[[], T], params: Hashable = None
+    ) -> T:
+        """``compute()``, or its result from an earlier call with the same ``purpose``, ``params``
+        and input objects (by identity)."""
+        key = (purpose, params, *map(id, inputs))
+        found = self._entries.get(key)
+        if found is not None:
+            self._entries.move_to_end(key)
+            return found[1]
+        value = compute()
+        self._entries[key] = (tuple(inputs), value)  # holding the inputs keeps their ids unique
+        if len(self._entries) > self.size:
+            self._entries.popitem(last=False)
+        return value
+
+    def purposes(self) -> list[str]:
+        """The purpose of each entry, oldest first (to inspect what is shared)."""
+        return [key[0] for key in self._entries]
+
+    def clear(self) -> None:
+        """Drops every entry (and the tensors it holds)."""
+        self._entries.clear()
+
+
+def _concatenate(parts: Sequence[torch.Tensor]) -> torch.Tensor:
+    return torch.stack(tuple(parts)) if parts[0].dim() == 0 else torch.cat(tuple(parts))

@@ -1,0 +1,216 @@
+"""Deferred, batched updates: update ops queue their batches and states fold them in bulk.
+
+The value must not depend on when the folds happen (test_split_merge checks every metric: folding
+each batch in its update op, flush_size 1, or many at once give the same values).
+"""
+
+from __future__ import annotations
+
+import pytest
+import torch
+
+from torch_estimator.contract import EstimatorSpec, ModeKeys
+from torch_estimator.graph import Graph
+from torch_estimator.metrics import (
+    MetricState,
+    accuracy,
+    auc,
+    average_precision_at_k,
+    mean,
+    mean_iou,
+    metric_states,
+    precision,
+    recall_at_k,
+)
+from torch_estimator.metrics.memo import FoldMemo
+
+EVAL = ModeKeys.EVAL
+
+
+@pytest.fixture
+def flush_size():
+    """Sets MetricState.flush_size for one test."""
+    original = MetricState.flush_size
+
+    def set_size(size: int) -> None:
+        MetricState.flush_size = size
+
+    yield set_size
+    MetricState.flush_size = original
+
+
+def graph_of(metrics_fn):
+    def model_fn(features, labels, mode):
+        return EstimatorSpec(mode, loss=torch.zeros(()), eval_metric_ops=metrics_fn(features, labels))
+
+    return Graph(model_fn)
+
+
+def run_batch(graph, features, labels=None):
+    spec = graph(features, labels, EVAL)
+    with torch.no_grad():
+        for name in sorted(spec.eval_metric_ops):
+            spec.eval_metric_ops[name][1].run()
+    return spec
+
+
+def test_update_ops_queue_batches_until_a_read(flush_size):
+    """mean of [1, 2] and [3, 6]: both batches wait in the state; reading folds them: 12 / 4 = 3."""
+    flush_size(1000)
+    graph = graph_of(lambda features, labels: {"m": mean(features)})
+    run_batch(graph, torch.tensor([1.0, 2.0]))
+    spec = run_batch(graph, torch.tensor([3.0, 6.0]))
+    (state,) = metric_states(graph)
+    assert state.pending == 2
+    assert float(spec.eval_metric_ops["m"][0].compute()) == 3.0
+    assert state.pending == 0
+
+
+def test_reading_the_state_folds_pending_batches_first(flush_size):
+    """state[name], named_tensors and tensors() (what an all_reduce sums) all see every batch."""
+    flush_size(1000)
+    graph = graph_of(lambda features, labels: {"m": mean(features)})
+    run_batch(graph, torch.tensor([1.0, 2.0]))
+    (state,) = metric_states(graph)
+    assert [float(tensor) for tensor in state.tensors()] == [3.0, 2.0]
+    run_batch(graph, torch.tensor([4.0]))
+    assert float(state["total"]) == 7.0
+    run_batch(graph, torch.tensor([5.0]))
+    assert float(state.named_tensors["count"]) == 4.0
+
+
+def test_pending_batches_stay_below_the_flush_size(flush_size):
+    """flush_size 10 elements, batches of 4 labels + 4 predictions: a fold every second batch."""
+    flush_size(10)
+    graph = graph_of(lambda features, labels: {"acc": accuracy(labels, features)})
+    pending = []
+    for step in range(5):
+        run_batch(graph, torch.tensor([1, 0, 1, step % 2]), torch.tensor([1, 0, 0, 1]))
+        (state,) = metric_states(graph)
+        pending.append(state.pending)
+    assert pending == [1, 0, 1, 0, 1]
+    # predictions [1, 0, 1, step % 2] vs labels [1, 0, 0, 1]: right 2, 3, 2, 3, 2 of 4 -> 12 / 20
+    assert float(state.value.compute()) == pytest.approx(12 / 20)
+
+
+def test_reset_drops_pending_batches(flush_size):
+    flush_size(1000)
+    graph = graph_of(lambda features, labels: {"m": mean(features)})
+    run_batch(graph, torch.tensor([1.0, 2.0]))
+    (state,) = metric_states(graph)
+    state.reset()
+    assert state.pending == 0
+    assert [float(tensor) for tensor in state.tensors()] == [0.0, 0.0]
+
+
+def test_batches_that_do_not_concatenate_are_folded_one_by_one(flush_size):
+    """mean over [2, 2] values, then [3] values with weights, then a 0-d value: shapes and weights
+    change, so the fold takes each batch alone. (1 + 2 + 3 + 4) + 5 * 2 (weight) + 6 = 26 over
+    weight 4 + 2 + 1 = 7."""
+    flush_size(1000)
+
+    def metrics_fn(features, labels):
+        return {"m": mean(features, weights=labels)}
+
+    graph = graph_of(metrics_fn)
+    run_batch(graph, torch.tensor([[1.0, 2.0], [3.0, 4.0]]))
+    run_batch(graph, torch.tensor([5.0]), torch.tensor([2.0]))
+    spec = run_batch(graph, torch.tensor(6.0))
+    (state,) = metric_states(graph)
+    assert state.pending == 3
+    assert float(spec.eval_metric_ops["m"][0].compute()) == pytest.approx(26 / 7)
+
+
+def test_zero_dimensional_batches_are_stacked(flush_size):
+    """A scalar loss averaged with mean: batches 1, 2, 6 -> 3."""
+    flush_size(1000)
+    graph = graph_of(lambda features, labels: {"m": mean(features.sum())})
+    for value in (1.0, 2.0, 6.0):
+        spec = run_batch(graph, torch.tensor([value]))
+    assert float(spec.eval_metric_ops["m"][0].compute()) == 3.0
+
+
+def test_an_input_modified_in_place_after_its_update_raises(flush_size):
+    """Update ops keep their inputs until the fold: refilling one tensor would fold wrong numbers."""
+    flush_size(1000)
+    buffer = torch.tensor([1.0, 2.0])
+    graph = graph_of(lambda features, labels: {"m": mean(features)})
+    spec = run_batch(graph, buffer)
+    buffer.copy_(torch.tensor([3.0, 4.0]))
+    with pytest.raises(RuntimeError, match=r"Metric 'mean': an input of its update op was modified in place"):
+        spec.eval_metric_ops["m"][0].compute()
+
+
+def test_inference_tensors_are_folded_at_once(flush_size):
+    """Inference tensors have no version counter to watch: their batch is folded immediately."""
+    flush_size(1000)
+    graph = graph_of(lambda features, labels: {"m": mean(features)})
+    with torch.inference_mode():
+        run_batch(graph, torch.tensor([1.0, 3.0]))
+    (state,) = metric_states(graph)
+    assert state.pending == 0
+    assert [float(tensor) for tensor in state.tensors()] == [4.0, 2.0]
+
+
+def test_metrics_fed_the_same_tensors_share_concatenations_and_intermediates(flush_size):
+    """ROC and PR AUC of one probability column, accuracy and mean_iou of one label column, two
+    top-k metrics of one score matrix: each shared piece is made once per flush, and every value
+    matches a Graph where nothing is shared (flush_size 1)."""
+
+    def metrics_fn(features, labels):
+        is_first, first_probability = labels == 0, features.softmax(-1)[:, 0]
+        classes = features.argmax(-1)
+        return {
+            "roc": auc(is_first, first_probability),
+            "pr": auc(is_first, first_probability, curve="PR", summation_method="careful_interpolation"),
+            "accuracy": accuracy(labels, classes),
+            "iou": mean_iou(labels, classes, 3),
+            "precision": precision(is_first, classes == 0),
+            "recall_at_2": recall_at_k(labels, features, k=2),
+            "ap_at_2": average_precision_at_k(labels, features, k=2),
+        }
+
+    generator = torch.Generator().manual_seed(0)
+    batches = [
+        (torch.randn(8, 3, generator=generator), torch.randint(0, 3, (8,), generator=generator))
+        for _ in range(3)
+    ]
+
+    def values(size):
+        flush_size(size)
+        graph = graph_of(metrics_fn)
+        for features, labels in batches:
+            spec = run_batch(graph, features, labels)
+        return graph, {name: pair[0].compute() for name, pair in spec.eval_metric_ops.items()}
+
+    _, expected = values(1)
+    graph, actual = values(1000)
+    for name, value in expected.items():
+        assert torch.allclose(actual[name], value, rtol=1e-6), name
+    memo = next(metric_states(graph)).memo
+    assert all(state.memo is memo for state in metric_states(graph))
+    purposes = memo.purposes()
+    assert purposes.count("threshold_histogram") == 1  # ROC and PR
+    assert purposes.count("label_rank") == 1  # recall and average precision
+    # is_first, first_probability, labels, classes, classes == 0, the scores: each concatenated once
+    assert purposes.count("concatenate") == 6
+
+
+def test_fold_memo_keeps_results_by_input_identity_and_evicts_the_oldest():
+    memo = FoldMemo(size=2)
+    first, second = torch.tensor([1.0]), torch.tensor([2.0])
+    calls = []
+
+    def doubled(tensor):
+        calls.append(tensor)
+        return tensor * 2
+
+    assert memo.get("double", (first,), lambda: doubled(first)) is memo.get(
+        "double", (first,), lambda: doubled(first)
+    )
+    assert len(calls) == 1
+    memo.get("double", (first,), lambda: doubled(first), params="other")  # other params: computed
+    memo.get("double", (second,), lambda: doubled(second))  # evicts the oldest entry
+    memo.get("double", (first,), lambda: doubled(first))
+    assert len(calls) == 4
+    assert torch.equal(memo.concatenate((torch.tensor(1.0), torch.tensor(2.0))), torch.tensor([1.0, 2.0]))
