@@ -9,10 +9,9 @@ import tempfile
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from typing import Any
 
-import torch
-
 from torch_estimator import engine
 from torch_estimator.checkpoint import global_step_of, latest_checkpoint, list_variables, load_variable
+from torch_estimator.contract.convert import to_numpy
 from torch_estimator.contract.fn_args import call_model_fn, verify_model_fn_args
 from torch_estimator.contract.hook_types import SessionRunHook
 from torch_estimator.contract.mode_keys import ModeKeys
@@ -157,10 +156,8 @@ class Estimator:
 
     def get_variable_value(self, name: str) -> Any:
         """The value of ``name`` in the latest checkpoint, as a numpy array (an int for global_step)."""
-        value = load_variable(self._require_checkpoint(), name)
-        if value.dtype in (torch.bfloat16, torch.float16):
-            value = value.float()
-        return value.item() if name == "global_step" else value.numpy()
+        value = to_numpy(load_variable(self._require_checkpoint(), name))
+        return value.item() if name == "global_step" else value
 
     def _require_checkpoint(self) -> str:
         path = self.latest_checkpoint()

@@ -25,10 +25,10 @@ import sys
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from typing import Any
 
-import numpy as np
 import torch
 
 from torch_estimator.checkpoint import latest_checkpoint
+from torch_estimator.contract.convert import to_python
 from torch_estimator.contract.hook_types import (
     SessionRunArgs,
     SessionRunContext,
@@ -224,22 +224,6 @@ def _value(value: Any) -> Any:
         return tuple(_value(item) for item in value)
     if callable(value) and not isinstance(value, torch.Tensor):
         return value()
-    return value
-
-
-def to_python(value: Any) -> Any:
-    """Tensors to Python numbers (0-d) or numpy arrays; structures mirrored."""
-    if isinstance(value, torch.Tensor):
-        value = value.detach()
-        if value.dtype == torch.bfloat16 or value.dtype == torch.float16:
-            value = value.float()
-        return value.item() if value.dim() == 0 else value.cpu().numpy()
-    if isinstance(value, np.generic):
-        return value.item()
-    if isinstance(value, tuple):
-        return tuple(to_python(item) for item in value)
-    if isinstance(value, dict):
-        return {key: to_python(item) for key, item in value.items()}
     return value
 
 

@@ -23,6 +23,7 @@ import numpy as np
 import torch
 
 from torch_estimator.checkpoint import latest_checkpoint
+from torch_estimator.contract.convert import to_numpy
 from torch_estimator.contract.hook_types import SessionRunArgs, SessionRunContext, SessionRunHook
 from torch_estimator.contract.mode_keys import ModeKeys
 from torch_estimator.engine.progress import ProgressBarHook
@@ -38,7 +39,7 @@ from torch_estimator.engine.setup import (
 )
 from torch_estimator.hooks import HookList
 
-__all__ = ["predict", "to_numpy"]
+__all__ = ["predict"]
 
 logger = logging.getLogger("torch_estimator")
 
@@ -117,18 +118,6 @@ def _key_selector(predictions: Any, predict_keys: Sequence[str] | str | None) ->
     if not wanted:
         raise ValueError(f"Expected to run at least one output from {sorted(predictions)}, provided {keys}.")
     return lambda predictions: {key: predictions[key] for key in wanted}
-
-
-def to_numpy(value: Any) -> Any:
-    """Tensors (and dicts of them) as numpy arrays on the CPU."""
-    if isinstance(value, torch.Tensor):
-        value = value.detach()
-        if value.dtype in (torch.bfloat16, torch.float16):
-            value = value.float()
-        return value.cpu().numpy()
-    if isinstance(value, Mapping):
-        return {key: to_numpy(item) for key, item in value.items()}
-    return value
 
 
 def _rows(predictions: Any) -> Iterator[Any]:

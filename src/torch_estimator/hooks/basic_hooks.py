@@ -11,6 +11,7 @@ from typing import Any
 import numpy as np
 import torch
 
+from torch_estimator.contract.convert import to_numpy
 from torch_estimator.contract.hook_types import (
     SessionRunArgs,
     SessionRunContext,
@@ -27,28 +28,9 @@ __all__ = [
     "LoggingTensorHook",
     "NanTensorHook",
     "StopAtStepHook",
-    "printable",
 ]
 
 logger = logging.getLogger("torch_estimator")
-
-
-def printable(value: Any) -> Any:
-    """A fetched value as TF printed it: tensors become numpy values (``0.6931472``, not ``tensor(...)``).
-
-    >>> str(printable(torch.tensor(0.5))), printable(3)
-    ('0.5', 3)
-    """
-    if isinstance(value, torch.Tensor):
-        value = value.detach()
-        if value.dtype in (torch.bfloat16, torch.float16):
-            value = value.float()
-        return value.cpu().numpy()
-    if isinstance(value, Mapping):
-        return {key: printable(item) for key, item in value.items()}
-    if isinstance(value, (list, tuple)):
-        return type(value)(printable(item) for item in value)
-    return value
 
 
 class LoggingTensorHook(SessionRunHook):
@@ -121,7 +103,7 @@ class LoggingTensorHook(SessionRunHook):
 
     def _log(self, values: Mapping[Any, Any]) -> None:
         elapsed_secs, _ = self.timer.update_last_triggered_step(self._iter_count)
-        values = {tag: printable(value) for tag, value in values.items()}
+        values = {tag: to_numpy(value) for tag, value in values.items()}
         with np.printoptions(suppress=True):
             if self.formatter is not None:
                 logger.info(self.formatter(values))

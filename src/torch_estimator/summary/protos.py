@@ -15,6 +15,8 @@ import numpy as np
 import torch
 from tensorboard.compat.proto import summary_pb2, tensor_pb2, tensor_shape_pb2, types_pb2
 
+from torch_estimator.contract.convert import to_numpy
+
 __all__ = [
     "SUMMARY_KINDS",
     "histogram_proto",
@@ -213,9 +215,5 @@ def summary_values(summaries: Mapping[str, tuple[str, Any]]) -> list[summary_pb2
 
 
 def _to_numpy(value: Any) -> np.ndarray:
-    if isinstance(value, torch.Tensor):
-        value = value.detach()
-        if value.dtype in (torch.bfloat16, torch.float16) or value.dtype == torch.bool:
-            value = value.float()
-        return value.cpu().numpy()
-    return np.asarray(value)
+    array = np.asarray(to_numpy(value))
+    return array.astype(np.float32) if array.dtype == np.bool_ else array
