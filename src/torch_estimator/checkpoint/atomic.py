@@ -17,7 +17,6 @@ __all__ = [
     "is_temp_file",
     "remove_stale_temp_files",
     "temp_path_for",
-    "write_file_with",
 ]
 
 # <final name>.tmp-<pid>-<hex>: the pid lets a later writer tell a dead writer's leftovers from a live one's.
@@ -99,12 +98,6 @@ def atomic_write_bytes(path: str, data: bytes, sync_directory: bool = True) -> N
     """Writes ``data`` to ``path`` atomically (see :func:`atomic_write`)."""
     with atomic_write(path, sync_directory) as temp, open(temp, "wb") as f:
         f.write(data)
-
-
-def write_file_with(path: str, write: Callable[[str], None], sync_directory: bool = True) -> None:
-    """Calls ``write(temp_path)`` and installs the result at ``path`` atomically."""
-    with atomic_write(path, sync_directory) as temp:
-        write(temp)
 
 
 def crc32_of_file(path: str) -> tuple[int, int]:

@@ -23,10 +23,12 @@ from torch_estimator.inputs.batches import is_single_batch, iterate_batches, to_
 
 __all__ = [
     "EstimatorSetup",
+    "build",
     "build_graph",
     "default_saver",
     "open_input",
     "restore_or_initialize",
+    "seed_everything",
     "step_runner",
 ]
 

@@ -98,7 +98,6 @@ def train(
         session.refresh()
         hook_list.after_create_session(session, None)
 
-        steps_run = 0
         while True:
             run_context = SessionRunContext(_STEP_FETCHES, session)
             hook_list.before_run(run_context)
@@ -108,7 +107,6 @@ def train(
             session.refresh()
             session.spec = spec
             hook_list.after_run(run_context, session.run)
-            steps_run += 1
             if run_context.stop_requested:
                 break
             batch = next(batches, None)
@@ -117,10 +115,7 @@ def train(
             features, labels = batch
         session.finish_steps()
         hook_list.end(session)
-        if steps_run == 0:
-            logger.warning("Training with estimator made no steps.")
-        else:
-            logger.info("Loss for final step: %s.", float(spec.loss.detach()))
+        logger.info("Loss for final step: %s.", float(spec.loss.detach()))
 
 
 def _assemble_hooks(

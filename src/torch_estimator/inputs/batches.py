@@ -8,6 +8,8 @@ from typing import Any
 import numpy as np
 import torch
 
+from torch_estimator.contract.fn_args import split_input_fn_result
+
 __all__ = ["is_single_batch", "iterate_batches", "to_device", "to_tensors"]
 
 
@@ -29,7 +31,7 @@ def iterate_batches(result: Any) -> Iterator[tuple[Any, Any]]:
     (torch.float64, torch.float64)
     """
     if is_single_batch(result):
-        features, labels = _split(result)
+        features, labels = split_input_fn_result(result)
         features, labels = to_tensors(features), to_tensors(labels)
         while True:
             yield features, labels
@@ -44,7 +46,7 @@ def iterate_batches(result: Any) -> Iterator[tuple[Any, Any]]:
             if type(features) is torch.Tensor and (labels is None or type(labels) is torch.Tensor):
                 yield element
                 continue
-        features, labels = _split(element)
+        features, labels = split_input_fn_result(element)
         yield to_tensors(features), to_tensors(labels)
 
 
@@ -60,17 +62,6 @@ def is_single_batch(result: Any) -> bool:
     if isinstance(result, (tuple, list)) and result:
         return isinstance(result[0], (torch.Tensor, np.ndarray, Mapping))
     return False
-
-
-def _split(element: Any) -> tuple[Any, Any]:
-    if isinstance(element, (tuple, list)):
-        if len(element) != 2:
-            raise ValueError(
-                "input_fn should return (features, labels) as a len 2 tuple. "
-                f"Received a {type(element).__name__} of length {len(element)}."
-            )
-        return element[0], element[1]
-    return element, None
 
 
 def to_tensors(value: Any) -> Any:
