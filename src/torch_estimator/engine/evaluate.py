@@ -133,8 +133,7 @@ def evaluate(
                     metric[1]()
             loss_sum += spec.loss.detach()
             batches_done += 1
-            session.spec = spec
-            session.metric_values = MetricValues(metrics)
+            session.record_step(spec, MetricValues(metrics))
             hook_list.after_run(run_context, session.run)
             if run_context.stop_requested:
                 break
@@ -205,9 +204,7 @@ def _reset_metric_objects(graph: Graph, metrics: Mapping[str, Any]) -> None:
     for metric in metrics.values():
         if is_metric_object(metric):
             metric.reset()
-            # reset() zeroes torchmetrics' update count; let the Graph see that count now, so the
-            # next call's "was update called?" check compares against 0, not the build pass's count.
-            graph.metric_was_updated(metric)
+            graph.note_metric_reset(metric)
 
 
 def metric_result(metric: Any) -> Any:

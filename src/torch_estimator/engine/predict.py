@@ -89,7 +89,7 @@ def predict(
         hook_list.before_run(run_context)
         with torch.no_grad():
             spec = run(features, None, ModeKeys.PREDICT)
-        session.spec = spec
+        session.record_step(spec)
         predictions = to_numpy(select(spec.predictions))
         hook_list.after_run(run_context, session.run)
         if yield_single_examples:

@@ -23,12 +23,19 @@ class Session:
     asking for a value costs no device sync.
     """
 
-    def __init__(self, graph: Graph, model_dir: str | None = None, default_saver: Any = None) -> None:
+    def __init__(
+        self,
+        graph: Graph,
+        model_dir: str | None = None,
+        default_saver: Any = None,
+        add_loss_summary: bool = False,
+    ) -> None:
         self.graph = graph
         self.model_dir = model_dir
         self.default_saver = default_saver
+        # Training adds TF's automatic 'loss' summary when model_fn recorded none.
+        self.add_loss_summary = add_loss_summary
         self.spec: Any = None
-        self.add_loss_summary = False
         self.metric_values: Mapping[str, Any] = {}
         self._global_step = graph.find_variable(GLOBAL_STEP_NAME)
         self._step_value: int | None = None
@@ -45,6 +52,12 @@ class Session:
         TF read the variable in the same run as the train op, before the increment.
         """
         self._step_start = self._step_value
+
+    def record_step(self, spec: Any, metric_values: Mapping[str, Any] | None = None) -> None:
+        """The step's EstimatorSpec (and, in evaluate, its metric values by name) for fetches."""
+        self.spec = spec
+        if metric_values is not None:
+            self.metric_values = metric_values
 
     def finish_steps(self) -> None:
         """Ends the loop: a ``"global_step"`` fetch in ``end()`` reads the value after the last step."""

@@ -57,7 +57,10 @@ def seed_everything(seed: int | None) -> None:
 def build_graph(setup: EstimatorSetup) -> Graph:
     """A fresh Graph with its global step, on the configured device, seeded."""
     seed_everything(setup.config.tf_random_seed)
-    graph = Graph(setup.model_fn, setup.params, setup.config, device=setup.config.resolved_device)
+    config = setup.config
+    # float16 gradients underflow without loss scaling; minimize() uses the Graph's scaler.
+    scaler = torch.amp.GradScaler(config.resolved_device.type) if config.precision == "16-mixed" else None
+    graph = Graph(setup.model_fn, setup.params, config, device=config.resolved_device, grad_scaler=scaler)
     create_global_step(graph)
     return graph
 

@@ -71,9 +71,6 @@ def train(
     with lock:
         graph = build_graph(setup)
         graph.train()
-        if config.precision == "16-mixed":
-            # float16 gradients underflow without loss scaling; minimize() uses the Graph's scaler.
-            graph.grad_scaler = torch.amp.GradScaler(config.resolved_device.type)
         run = step_runner(graph, config)
         batches = open_input(setup, input_fn, ModeKeys.TRAIN)
         first = next(batches, None)
@@ -88,8 +85,7 @@ def train(
         hook_list = HookList(all_hooks)
         hook_list.begin()
 
-        session = Session(graph, setup.model_dir, saver)
-        session.add_loss_summary = True
+        session = Session(graph, setup.model_dir, saver, add_loss_summary=True)
         if config.compile:
             run = step_runner(torch.compile(graph), config)
         restore_or_initialize(
@@ -105,7 +101,7 @@ def train(
             spec = run(features, labels, ModeKeys.TRAIN)
             spec.train_op()
             session.refresh()
-            session.spec = spec
+            session.record_step(spec)
             hook_list.after_run(run_context, session.run)
             if run_context.stop_requested:
                 break

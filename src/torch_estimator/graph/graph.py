@@ -50,6 +50,7 @@ class Graph(nn.Module):
         params: Any = None,
         config: Any = None,
         device: torch.device | str = "cpu",
+        grad_scaler: Any = None,
     ) -> None:
         super().__init__()
         # Plain attributes, kept out of nn.Module's registries: model_fn may itself be a Module.
@@ -67,7 +68,8 @@ class Graph(nn.Module):
         self.call_count = 0
         self.scope = ""
         self.scope_initializers: dict[str, Any] = {}
-        self.grad_scaler: Any = None
+        # A torch.amp.GradScaler for float16 training; optimizer.minimize scales the loss with it.
+        self.grad_scaler = grad_scaler
         self._name_counts: dict[str, int] = {}
         self._metric_counts: dict[int, tuple[int, int, int]] = {}
 
@@ -248,6 +250,12 @@ class Graph(nn.Module):
             baseline = seen[2]
         self._metric_counts[key] = (self.call_count, baseline, count)
         return count > baseline
+
+    def note_metric_reset(self, metric: Any) -> None:
+        """Records ``metric``'s update count after ``reset()``: the next call checks against it."""
+        count = getattr(metric, "_update_count", None)
+        if isinstance(count, int):
+            self._metric_counts[id(metric)] = (self.call_count, count, count)
 
 
 def require_graph(what: str) -> Graph:
