@@ -41,12 +41,9 @@ from torch_estimator.engine.progress import ProgressBarHook
 from torch_estimator.engine.session import Session
 from torch_estimator.engine.setup import (
     EstimatorSetup,
-    build,
-    build_graph,
     default_saver,
-    open_input,
     restore_or_initialize,
-    step_runner,
+    start_call,
 )
 from torch_estimator.graph.graph import Graph
 from torch_estimator.hooks import HookList
@@ -93,15 +90,11 @@ def evaluate(
             "Could not find trained model in model_dir: %s, running initialization to evaluate.",
             setup.model_dir,
         )
-    graph = build_graph(setup)
-    graph.eval()
-    run = step_runner(graph, config)
-    batches = open_input(setup, input_fn, ModeKeys.EVAL)
-    first = next(batches, None)
-    if first is None:
+    start = start_call(setup, input_fn, ModeKeys.EVAL)
+    if start is None:
         raise ValueError("evaluate: input_fn produced no batch. Return at least one batch of eval data.")
-    features, labels = first
-    spec = build(graph, run, features, labels, ModeKeys.EVAL)
+    graph, run, batches = start.graph, start.run, start.batches
+    features, labels, spec = start.features, start.labels, start.spec
     _check_reserved_names(spec.eval_metric_ops)
 
     all_hooks = list(hooks)

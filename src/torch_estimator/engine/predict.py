@@ -30,12 +30,9 @@ from torch_estimator.engine.progress import ProgressBarHook
 from torch_estimator.engine.session import Session
 from torch_estimator.engine.setup import (
     EstimatorSetup,
-    build,
-    build_graph,
     default_saver,
-    open_input,
     restore_or_initialize,
-    step_runner,
+    start_call,
 )
 from torch_estimator.hooks import HookList
 
@@ -62,16 +59,11 @@ def predict(
             "Could not find trained model in model_dir: %s, running initialization to predict.",
             setup.model_dir,
         )
-    graph = build_graph(setup)
-    graph.eval()
-    run = step_runner(graph, config)
-    batches = open_input(setup, input_fn, ModeKeys.PREDICT)
-    first = next(batches, None)
-    if first is None:
+    start = start_call(setup, input_fn, ModeKeys.PREDICT)
+    if start is None:
         return
-    features = first[0]
-    with torch.no_grad():
-        spec = build(graph, run, features, None, ModeKeys.PREDICT)
+    graph, run, batches = start.graph, start.run, start.batches
+    features, spec = start.features, start.spec
     select = _key_selector(spec.predictions, predict_keys)
 
     all_hooks = [*hooks, *spec.prediction_hooks]

@@ -22,6 +22,7 @@ from torch_estimator.graph.graph import Graph
 from torch_estimator.inputs.batches import is_single_batch, iterate_batches, to_device
 
 __all__ = [
+    "CallStart",
     "EstimatorSetup",
     "build",
     "build_graph",
@@ -29,6 +30,7 @@ __all__ = [
     "open_input",
     "restore_or_initialize",
     "seed_everything",
+    "start_call",
     "step_runner",
 ]
 
@@ -114,6 +116,38 @@ def build(
             return run(features, labels, mode)
     finally:
         graph.train(training)
+
+
+@dataclasses.dataclass(frozen=True)
+class CallStart:
+    """What every verb starts from: the Graph, its step function, the input and the build pass's spec."""
+
+    graph: Graph
+    run: Callable[..., EstimatorSpec]
+    batches: Iterator[tuple[Any, Any]]
+    features: Any
+    labels: Any
+    spec: EstimatorSpec
+
+
+def start_call(setup: EstimatorSetup, input_fn: Callable[..., Any], mode: str) -> CallStart | None:
+    """A fresh Graph (training or inference mode), the first batch of input_fn, and the build pass on it.
+
+    Returns None when input_fn produces no batch; each verb decides what that means. In PREDICT the
+    labels are dropped, as TF did.
+    """
+    graph = build_graph(setup)
+    graph.train(mode == ModeKeys.TRAIN)
+    run = step_runner(graph, setup.config)
+    batches = open_input(setup, input_fn, mode)
+    first = next(batches, None)
+    if first is None:
+        return None
+    features, labels = first
+    if mode == ModeKeys.PREDICT:
+        labels = None
+    spec = build(graph, run, features, labels, mode)
+    return CallStart(graph, run, batches, features, labels, spec)
 
 
 def default_saver(config: RunConfig, scaffold: Scaffold | None) -> Saver:

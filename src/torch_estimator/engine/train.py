@@ -32,11 +32,9 @@ from torch_estimator.engine.progress import ProgressBarHook
 from torch_estimator.engine.session import Session
 from torch_estimator.engine.setup import (
     EstimatorSetup,
-    build,
-    build_graph,
     default_saver,
-    open_input,
     restore_or_initialize,
+    start_call,
     step_runner,
 )
 from torch_estimator.hooks import (
@@ -69,16 +67,12 @@ def train(
     config = setup.config
     lock = ModelDirLock(setup.model_dir) if config.is_chief else contextlib.nullcontext()
     with lock:
-        graph = build_graph(setup)
-        graph.train()
-        run = step_runner(graph, config)
-        batches = open_input(setup, input_fn, ModeKeys.TRAIN)
-        first = next(batches, None)
-        if first is None:
+        start = start_call(setup, input_fn, ModeKeys.TRAIN)
+        if start is None:
             logger.warning("Training with estimator made no steps: input_fn produced no batch.")
             return
-        features, labels = first
-        spec = build(graph, run, features, labels, ModeKeys.TRAIN)
+        graph, run, batches = start.graph, start.run, start.batches
+        features, labels, spec = start.features, start.labels, start.spec
 
         saver = default_saver(config, spec.scaffold)
         all_hooks = _assemble_hooks(setup, spec, list(hooks), steps, max_steps, saver, list(saving_listeners))
