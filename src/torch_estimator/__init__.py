@@ -5,18 +5,26 @@
 'infer'
 """
 
+from torch_estimator import canned as _canned
 from torch_estimator import (
+    distribute,
     experimental,
     export,
+    feature_column,
     graph,
     initializers,
+    inputs,
     layers,
     metrics,
     saved_model,
     summary,
     train,
 )
+from torch_estimator import training as _training
+from torch_estimator.canned import *  # noqa: F403
 from torch_estimator.checkpoint import CheckpointNotFoundError, CorruptCheckpointError, ModelDirLockedError
+from torch_estimator.checkpoint import warm_start as _warm_start
+from torch_estimator.checkpoint.warm_start import *  # noqa: F403
 from torch_estimator.contract.hook_types import (
     SessionRunArgs,
     SessionRunContext,
@@ -44,6 +52,7 @@ from torch_estimator.hooks import (
     SummarySaverHook,
 )
 from torch_estimator.metrics import get_metric
+from torch_estimator.training import *  # noqa: F403
 
 __version__ = "0.1.0"
 
@@ -87,4 +96,10 @@ __all__ = [
     "summary",
     "train",
     "variable_scope",
+    "distribute",
+    "feature_column",
+    "inputs",
+    *_canned.__all__,
+    *_training.__all__,
+    *_warm_start.__all__,
 ]

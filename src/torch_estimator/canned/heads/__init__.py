@@ -1,0 +1,3 @@
+"""Heads: a loss, predictions, export outputs and eval metrics from logits, per problem type."""
+
+__all__: list[str] = []
