@@ -159,7 +159,7 @@ class ModelServer:
             log_config=None,
             access_log=False,
             lifespan="off",
-            loop="asyncio",
+            loop="auto",  # uvloop when installed (the serve extra installs it)
             timeout_graceful_shutdown=5,
         )
         self._server = server = uvicorn.Server(config)
