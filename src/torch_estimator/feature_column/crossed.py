@@ -1,0 +1,200 @@
+"""Categorical columns built from other features: ``crossed_column`` and ``weighted_categorical_column``."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+import torch
+
+from torch_estimator.feature_column.base import CategoricalColumn, TransformCache, check_key
+from torch_estimator.feature_column.categorical import HashedCategoricalColumn, id_batch, raw_fingerprints
+from torch_estimator.feature_column.embedding import check_categorical
+from torch_estimator.feature_column.hashing import combine_fingerprints, integer_fingerprint64
+from torch_estimator.feature_column.ids import IdBatch
+from torch_estimator.feature_column.raw_inputs import STRING, as_number_tensor, is_string_value
+
+__all__ = ["CrossedColumn", "WeightedCategoricalColumn", "crossed_column", "weighted_categorical_column"]
+
+
+def _leaf_keys(keys: Sequence[Any]) -> list[str | CategoricalColumn]:
+    """The keys of nested crosses flattened in order (TF's ``_collect_leaf_level_keys``)."""
+    leaves: list[str | CategoricalColumn] = []
+    for key in keys:
+        leaves.extend(_leaf_keys(key.keys) if isinstance(key, CrossedColumn) else [key])
+    return leaves
+
+
+def _key_fingerprints(key: str | CategoricalColumn, cache: TransformCache) -> tuple[np.ndarray, np.ndarray]:
+    """``(fingerprints [B, K], valid [B, K])`` of one key of a cross: raw values, or a column's ids."""
+    if isinstance(key, str):
+        raw = cache.raw(key)
+        return raw_fingerprints(raw, STRING if is_string_value(raw) else torch.int64, key)
+    batch = cache.ids(key)
+    valid = batch.valid().cpu().numpy()
+    return integer_fingerprint64(batch.ids.cpu().numpy()), valid
+
+
+@dataclass(frozen=True)
+class CrossedColumn(CategoricalColumn):
+    """Hashed cartesian product of several features (``crossed_column``)."""
+
+    keys: tuple[Any, ...]
+    hash_bucket_size: int
+    hash_key: int | None = None
+
+    @property
+    def name(self) -> str:
+        names = [key if isinstance(key, str) else key.name for key in _leaf_keys(self.keys)]
+        return "_X_".join(sorted(names))
+
+    @property
+    def parse_example_spec(self) -> dict[str, Any]:
+        from torch_estimator.export.parsing import VarLenFeature
+
+        spec: dict[str, Any] = {}
+        for key in self.keys:
+            spec.update({key: VarLenFeature(STRING)} if isinstance(key, str) else key.parse_example_spec)
+        return spec
+
+    @property
+    def num_buckets(self) -> int:
+        return self.hash_bucket_size
+
+    def transform_ids(self, cache: TransformCache) -> IdBatch:
+        parts = [_key_fingerprints(key, cache) for key in _leaf_keys(self.keys)]
+        batch_sizes = {fingerprints.shape[0] for fingerprints, _ in parts}
+        if len(batch_sizes) > 1:
+            raise ValueError(
+                f"crossed_column {self.name}: its features have different batch sizes {sorted(batch_sizes)}. "
+                "Every feature of a cross needs the same first dimension."
+            )
+        count = len(parts)
+        # Key i's values go on axis i + 1, so broadcasting forms every combination per example.
+        fingerprints, valid = [], np.ones((1,) * (count + 1), dtype=bool)
+        for index, (values, present) in enumerate(parts):
+            shape = [values.shape[0]] + [1] * count
+            shape[index + 1] = values.shape[1]
+            fingerprints.append(values.reshape(shape))
+            valid = valid & present.reshape(shape)
+        crossed = combine_fingerprints(fingerprints, self.hash_key)
+        batch = crossed.shape[0]
+        ids = (crossed.reshape(batch, -1) % np.uint64(self.hash_bucket_size)).astype(np.int64)
+        valid = np.array(np.broadcast_to(valid, crossed.shape)).reshape(batch, -1)
+        return id_batch(ids, valid, cache.device)
+
+
+def crossed_column(
+    keys: Sequence[str | CategoricalColumn], hash_bucket_size: int, hash_key: int | None = None
+) -> CrossedColumn:
+    """Ids of feature combinations hashed into ``hash_bucket_size`` buckets (TF's ``crossed_column``).
+
+    ``keys`` are raw feature names (strings or integers) and categorical columns (not hashed ones);
+    each example's ids are every combination of its keys' values, combined with
+    ``hashing.combine_fingerprints`` (seeded by ``hash_key``) modulo ``hash_bucket_size``.
+
+    Raises:
+        ValueError: fewer than 2 keys, hash_bucket_size < 1, a key of another type, a hashed column.
+
+    >>> crossed_column(["b", "a"], 10).name
+    'a_X_b'
+    """
+    if (
+        hash_bucket_size is None
+        or isinstance(hash_bucket_size, bool)
+        or not isinstance(hash_bucket_size, int)
+    ):
+        raise ValueError(f"hash_bucket_size must be > 1. hash_bucket_size: {hash_bucket_size}")
+    if hash_bucket_size < 1:
+        raise ValueError(f"hash_bucket_size must be > 1. hash_bucket_size: {hash_bucket_size}")
+    if not keys or isinstance(keys, str) or len(keys) < 2:
+        raise ValueError(f"keys must be a list with length > 1. Given: {keys}")
+    for key in keys:
+        if not isinstance(key, (str, CategoricalColumn)):
+            raise ValueError(
+                "Unsupported key type. All keys must be either string, or categorical column except "
+                f"HashedCategoricalColumn. Given: {key}"
+            )
+        if isinstance(key, HashedCategoricalColumn):
+            raise ValueError(
+                "categorical_column_with_hash_bucket is not supported for crossing. Hashing before crossing "
+                "will increase probability of collision. Instead, use the feature name as a string. Given: "
+                f"{key}"
+            )
+        if isinstance(key, CategoricalColumn) and key.is_sequence:
+            raise ValueError(f"crossed_column does not take sequence columns. Given: {key}")
+    return CrossedColumn(tuple(keys), hash_bucket_size, hash_key)
+
+
+@dataclass(frozen=True)
+class WeightedCategoricalColumn(CategoricalColumn):
+    """A categorical column whose ids carry weights from another feature."""
+
+    categorical_column: CategoricalColumn
+    weight_feature_key: str
+    dtype: torch.dtype = torch.float32
+
+    @property
+    def name(self) -> str:
+        return f"{self.categorical_column.name}_weighted_by_{self.weight_feature_key}"
+
+    @property
+    def is_sequence(self) -> bool:  # type: ignore[override]
+        return self.categorical_column.is_sequence
+
+    @property
+    def parse_example_spec(self) -> dict[str, Any]:
+        from torch_estimator.export.parsing import VarLenFeature
+
+        spec = dict(self.categorical_column.parse_example_spec)
+        if self.weight_feature_key in spec:
+            raise ValueError(
+                f"Parse config {spec[self.weight_feature_key]} already exists for {self.weight_feature_key}."
+            )
+        spec[self.weight_feature_key] = VarLenFeature(self.dtype)
+        return spec
+
+    @property
+    def num_buckets(self) -> int:
+        return self.categorical_column.num_buckets
+
+    def transform_ids(self, cache: TransformCache) -> IdBatch:
+        batch = cache.ids(self.categorical_column)
+        raw = cache.raw(self.weight_feature_key)
+        weights = as_number_tensor(raw, self.weight_feature_key, batch.ids.device).to(torch.float32)
+        if weights.dim() == 1 or weights.dim() > batch.ids.dim():
+            weights = weights.reshape(*batch.ids.shape[:-1], -1)
+        if tuple(weights.shape) != tuple(batch.ids.shape):
+            raise ValueError(
+                f"Column {self.name}: weight feature {self.weight_feature_key!r} has shape "
+                f"{tuple(weights.shape)}, but the ids of {self.categorical_column.name} have shape "
+                f"{tuple(batch.ids.shape)}. Feed one weight per id, padded like the ids."
+            )
+        if batch.weights is not None:
+            weights = weights * batch.weights
+        return IdBatch(batch.ids, weights)
+
+
+def weighted_categorical_column(
+    categorical_column: CategoricalColumn, weight_feature_key: str, dtype: torch.dtype = torch.float32
+) -> WeightedCategoricalColumn:
+    """Per-id weights from feature ``weight_feature_key`` (TF's ``weighted_categorical_column``).
+
+    The weight feature has the shape of the ids (``[B]`` or ``[B, K]``, padded like them). Linear
+    models and embeddings multiply each id's row by its weight (weights <= 0 drop the id);
+    ``indicator_column`` sums the weights.
+
+    Raises:
+        ValueError: not a categorical column, a bad key, a dtype not convertible to float.
+
+    >>> from torch_estimator.feature_column import categorical_column_with_identity
+    >>> weighted_categorical_column(categorical_column_with_identity("word", 10), "freq").name
+    'word_weighted_by_freq'
+    """
+    check_categorical(categorical_column, "weighted_categorical_column")
+    check_key(weight_feature_key)
+    if not isinstance(dtype, torch.dtype) or dtype.is_complex or dtype == torch.bool:
+        raise ValueError(f"dtype {dtype} is not convertible to float.")
+    return WeightedCategoricalColumn(categorical_column, weight_feature_key, dtype)

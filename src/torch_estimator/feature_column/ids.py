@@ -1,0 +1,111 @@
+"""The one form categorical ids take: a padded id tensor with per-position weights.
+
+TF carried multivalent ids as a SparseTensor. Here a batch of ids is an ``IdBatch``: ``ids`` of
+shape ``[B, K]`` (``[B, T, K]`` for sequence columns) and ``weights`` of the same shape, ``0.0`` at
+padding positions (where ``ids`` holds 0). ``weights=None`` means every position holds a valid id
+of weight 1: the common single-valued case, which takes a plain ``F.embedding``. Every shape is
+static, so the same code runs eagerly, under ``torch.compile`` and under ``torch.export``.
+"""
+
+from __future__ import annotations
+
+from typing import NamedTuple
+
+import torch
+
+from torch_estimator.layers.embedding import embedding_lookup
+
+__all__ = ["COMBINERS", "IdBatch", "combine_embeddings", "is_tracing", "multi_hot"]
+
+COMBINERS = ("mean", "sqrtn", "sum")
+"""How several ids of one example combine (TF's ``combiner`` / ``sparse_combiner``)."""
+
+
+class IdBatch(NamedTuple):
+    """Ids of one categorical column for a batch (module docstring)."""
+
+    ids: torch.Tensor
+    """int64 ``[B, K]`` (or ``[B, T, K]``); 0 at padding positions."""
+    weights: torch.Tensor | None
+    """float32, same shape as ``ids``, 0 at padding; None when all positions are valid with weight 1."""
+
+    @staticmethod
+    def from_mask(ids: torch.Tensor, valid: torch.Tensor | None) -> IdBatch:
+        """Ids with ``valid`` (a bool mask, or None for all valid); invalid positions become padding.
+
+        >>> IdBatch.from_mask(torch.tensor([[3, -1]]), torch.tensor([[True, False]]))
+        IdBatch(ids=tensor([[3, 0]]), weights=tensor([[1., 0.]]))
+        """
+        if valid is None:
+            return IdBatch(ids, None)
+        return IdBatch(ids.masked_fill(~valid, 0), valid.to(torch.float32))
+
+    def valid(self) -> torch.Tensor:
+        """A bool mask of the positions that hold an id (weight > 0)."""
+        if self.weights is None:
+            return torch.ones_like(self.ids, dtype=torch.bool)
+        return self.weights > 0
+
+
+def is_tracing() -> bool:
+    """Whether torch.compile / torch.export is tracing: data-dependent checks are skipped then."""
+    exporting = getattr(torch.compiler, "is_exporting", None)  # torch >= 2.5
+    return torch.compiler.is_compiling() or (exporting is not None and exporting())
+
+
+def combine_embeddings(
+    table: torch.Tensor, batch: IdBatch, combiner: str = "sum", max_norm: float | None = None
+) -> torch.Tensor:
+    """Rows of ``table`` for each example's ids, combined: ``[*lead, D]`` for ids ``[*lead, K]``.
+
+    ``sum`` adds the weighted rows, ``mean`` divides by the sum of weights, ``sqrtn`` by the square
+    root of the sum of squared weights (TF's ``embedding_lookup_sparse``). Examples without ids give
+    zeros (TF's ``safe_embedding_lookup_sparse``). ``max_norm`` clips each looked-up row first.
+
+    >>> table = torch.tensor([[1.0, 0.0], [0.0, 2.0], [4.0, 4.0]])
+    >>> batch = IdBatch(torch.tensor([[0, 1], [2, 0]]), torch.tensor([[1.0, 1.0], [1.0, 0.0]]))
+    >>> combine_embeddings(table, batch, "mean").tolist()
+    [[0.5, 1.0], [4.0, 4.0]]
+    """
+    ids, weights = batch
+    lead, width = ids.shape[:-1], ids.shape[-1]
+    dimension = table.shape[1]
+    flat_ids = ids.reshape(-1, width)
+    # Weights <= 0 are pruned, as TF's safe_embedding_lookup_sparse did.
+    flat_weights = None if weights is None else weights.reshape(-1, width).to(table.dtype).clamp(min=0)
+    if width == 0:
+        return table.new_zeros((*lead, dimension))
+    if max_norm is not None:
+        rows = embedding_lookup(table, flat_ids, max_norm=max_norm)
+    elif flat_weights is None and width == 1:
+        # One id of weight 1 per example: every combiner gives the row itself. index_select's
+        # backward (an index_add) is about twice as fast as F.embedding's on CPU.
+        return table.index_select(0, flat_ids.reshape(-1)).reshape(*lead, dimension)
+    else:
+        rows = table.index_select(0, flat_ids.reshape(-1)).reshape(-1, width, dimension)
+    if flat_weights is not None:
+        rows = rows * flat_weights.unsqueeze(-1)
+    summed = rows.sum(1)
+    if combiner == "sum":
+        combined = summed
+    elif flat_weights is None:
+        count = float(width) if combiner == "mean" else float(width) ** 0.5
+        combined = summed / count
+    else:
+        total = flat_weights.sum(1) if combiner == "mean" else flat_weights.square().sum(1).sqrt()
+        total = total.unsqueeze(1)
+        combined = torch.where(total > 0, summed / total.clamp(min=torch.finfo(total.dtype).tiny), 0.0)
+    return combined.reshape(*lead, dimension)
+
+
+def multi_hot(batch: IdBatch, num_buckets: int) -> torch.Tensor:
+    """``[*lead, num_buckets]``: per example, the weights (1 each without weights) summed by id.
+
+    >>> multi_hot(IdBatch(torch.tensor([[2, 2], [0, 0]]), torch.tensor([[1.0, 1.0], [1.0, 0.0]])), 3).tolist()
+    [[0.0, 0.0, 2.0], [1.0, 0.0, 0.0]]
+    """
+    ids, weights = batch
+    if weights is None:
+        weights = torch.ones(ids.shape, dtype=torch.float32, device=ids.device)
+    out = torch.zeros((*ids.shape[:-1], num_buckets), dtype=weights.dtype, device=ids.device)
+    return out.scatter_add_(-1, ids, weights)

@@ -1,0 +1,194 @@
+"""``input_layer`` and ``DenseFeatures``: dense columns concatenated into one ``[B, sum of dims]`` tensor."""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+from typing import Any
+
+import torch
+
+from torch_estimator.feature_column.base import (
+    CategoricalColumn,
+    ColumnVariables,
+    DenseColumn,
+    FeatureColumn,
+    TransformCache,
+)
+from torch_estimator.graph.graph import Graph, require_graph
+from torch_estimator.graph.variables import variable_scope
+from torch_estimator.layers.base import layer_name
+
+__all__ = ["DenseFeatures", "check_batch_sizes", "dense_features", "input_layer", "normalize_feature_columns"]
+
+
+def normalize_feature_columns(feature_columns: Any) -> list[FeatureColumn]:
+    """The columns as a list sorted by name, checked as TF's ``_normalize_feature_columns``.
+
+    Raises:
+        ValueError: a dict, an empty list, an item that is not a column, two columns of one name.
+    """
+    if isinstance(feature_columns, FeatureColumn):
+        feature_columns = [feature_columns]
+    if isinstance(feature_columns, Mapping):
+        raise ValueError("Expected feature_columns to be iterable, found dict.")
+    if not isinstance(feature_columns, Iterable) or isinstance(feature_columns, (str, bytes)):
+        raise ValueError(f"feature_columns must be a list of feature columns. Given: {feature_columns!r}.")
+    columns = list(feature_columns)
+    if not columns:
+        raise ValueError("feature_columns must not be empty.")
+    for column in columns:
+        if not isinstance(column, FeatureColumn):
+            raise ValueError(
+                f"Items of feature_columns must be a FeatureColumn. Given (type {type(column)}): {column}."
+            )
+    by_name: dict[str, FeatureColumn] = {}
+    for column in columns:
+        if column.name in by_name:
+            raise ValueError(
+                f"Duplicate feature column name found for columns: {by_name[column.name]} and {column}. This "
+                "usually means that these columns refer to same base feature. Either one must be discarded "
+                "or "
+                "a duplicated but renamed item must be inserted in features dict."
+            )
+        by_name[column.name] = column
+    return sorted(columns, key=lambda column: column.name)
+
+
+def _check_dense(columns: list[FeatureColumn]) -> list[DenseColumn]:
+    for column in columns:
+        if not isinstance(column, DenseColumn):
+            hint = (
+                " You can wrap a categorical column with an embedding_column or indicator_column."
+                if isinstance(column, CategoricalColumn)
+                else " SequenceFeatures takes sequence columns."
+            )
+            raise ValueError(f"Items of feature_columns must be a DenseColumn.{hint} Given: {column}")
+    return columns  # type: ignore[return-value]
+
+
+def check_batch_sizes(columns: list[Any], tensors: list[torch.Tensor]) -> None:
+    """All outputs have one batch size (TF: "Batch size (first dimension) of each feature must be same")."""
+    sizes = [tensor.shape[0] for tensor in tensors]
+    if any(size != sizes[0] for size in sizes[1:]):
+        described = ", ".join(f"{column.name}: {size}" for column, size in zip(columns, sizes, strict=True))
+        raise ValueError(
+            f"Batch size (first dimension) of each feature must be same. Batch size of columns "
+            f"({described}). "
+            "Feed every feature with the same number of examples."
+        )
+
+
+def dense_features(
+    graph: Graph,
+    scope: str,
+    features: Mapping[str, Any],
+    columns: list[DenseColumn],
+    trainable: bool = True,
+    cols_to_vars: dict[Any, list[torch.Tensor]] | None = None,
+    cols_to_output_tensors: dict[Any, torch.Tensor] | None = None,
+) -> torch.Tensor:
+    """Each column's dense tensor, flattened to ``[B, n]`` and concatenated in the columns' order."""
+    cache = TransformCache(features, graph.device, graph)
+    outputs = []
+    for column in columns:
+        variables = ColumnVariables(graph, scope, column.name, trainable)
+        tensor = column.dense_tensor(cache, variables)
+        flat = tensor.reshape(tensor.shape[0], math.prod(column.variable_shape))
+        outputs.append(flat)
+        if cols_to_vars is not None:
+            cols_to_vars[column] = variables.created
+        if cols_to_output_tensors is not None:
+            cols_to_output_tensors[column] = flat
+    check_batch_sizes(columns, outputs)
+    return outputs[0] if len(outputs) == 1 else torch.cat(outputs, dim=1)
+
+
+def input_layer(
+    features: Mapping[str, Any],
+    feature_columns: Any,
+    weight_collections: Any = None,
+    trainable: bool = True,
+    cols_to_vars: dict[Any, list[torch.Tensor]] | None = None,
+    cols_to_output_tensors: dict[Any, torch.Tensor] | None = None,
+) -> torch.Tensor:
+    """Every column's dense value, concatenated (``tf.compat.v1.feature_column.input_layer``).
+
+    Called inside model_fn. Columns are processed sorted by name; their variables live under the
+    current variable scope at ``input_layer/<column name>/...`` (``input_layer_1`` for a second call
+    in one scope), e.g. ``input_layer/C1_embedding/embedding_weights``. ``weight_collections`` is
+    accepted and ignored (no graph collections in PyTorch). ``cols_to_vars`` / ``cols_to_output_tensors``
+    are filled with each column's variables and ``[B, n]`` output.
+
+    Returns:
+        float32 ``[B, sum of the columns' flattened sizes]``.
+
+    Raises:
+        ValueError: bad feature_columns (empty, duplicate names, a categorical column not wrapped in
+            embedding_column / indicator_column), a missing feature, bad feature dtypes or shapes.
+
+    >>> import torch_estimator as te
+    >>> from torch_estimator.feature_column import numeric_column
+    >>> def model_fn(features, mode):
+    ...     net = input_layer(features, [numeric_column("x", shape=2), numeric_column("a")])
+    ...     return te.EstimatorSpec(mode, predictions=net)
+    >>> te.Graph(model_fn)({"x": torch.ones(1, 2), "a": torch.zeros(1)}, None, "infer").predictions.tolist()
+    [[0.0, 1.0, 1.0]]
+    """
+    del weight_collections  # no graph collections
+    graph = require_graph("te.feature_column.input_layer")
+    columns = _check_dense(normalize_feature_columns(feature_columns))
+    with variable_scope(None, default_name="input_layer") as scope:
+        return dense_features(
+            graph, scope, features, columns, trainable, cols_to_vars, cols_to_output_tensors
+        )
+
+
+@dataclass(frozen=True, init=False)
+class DenseFeatures:
+    """TF2's ``DenseFeatures`` layer: ``input_layer`` as a callable object.
+
+    Its variables live at ``dense_features/<column name>/...`` (``name`` replaces ``dense_features``;
+    a second unnamed instance called in one model_fn gets ``dense_features_1``).
+
+    >>> import torch_estimator as te
+    >>> from torch_estimator.feature_column import embedding_column, categorical_column_with_identity
+    >>> layer = DenseFeatures([embedding_column(categorical_column_with_identity("day", 7), 2)])
+    >>> graph = te.Graph(lambda features, mode: te.EstimatorSpec(mode, predictions=layer(features)))
+    >>> graph({"day": torch.tensor([3])}, None, "infer").predictions.shape
+    torch.Size([1, 2])
+    >>> list(graph.state_dict())
+    ['dense_features/day_embedding/embedding_weights']
+    """
+
+    feature_columns: tuple[DenseColumn, ...]
+    trainable: bool
+    name: str | None
+
+    def __init__(self, feature_columns: Any, trainable: bool = True, name: str | None = None) -> None:
+        columns = _check_dense(normalize_feature_columns(feature_columns))
+        object.__setattr__(self, "feature_columns", tuple(columns))
+        object.__setattr__(self, "trainable", bool(trainable))
+        object.__setattr__(self, "name", name)
+
+    def __call__(
+        self,
+        features: Mapping[str, Any],
+        cols_to_output_tensors: dict[Any, torch.Tensor] | None = None,
+        training: Any = None,
+    ) -> torch.Tensor:
+        """``[B, sum of dims]`` for ``features``, inside model_fn (``training`` is accepted, unused)."""
+        del training  # no training-dependent behaviour
+        graph = require_graph("te.feature_column.DenseFeatures")
+        layer = layer_name(graph, "dense_features", self.name)
+        with graph.name_scope(layer) as scope:
+            return dense_features(
+                graph,
+                scope,
+                features,
+                list(self.feature_columns),
+                self.trainable,
+                None,
+                cols_to_output_tensors,
+            )

@@ -1,0 +1,135 @@
+"""Vocabulary, hash and identity columns: ids, OOV buckets, padding, multivalent input, errors."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+
+from torch_estimator import feature_column as fc
+from torch_estimator.feature_column import TransformCache
+from torch_estimator.feature_column.hashing import fingerprint64
+
+
+def ids_of(column, value):
+    batch = column.transform_ids(TransformCache({column.name: value}))
+    weights = None if batch.weights is None else batch.weights.tolist()
+    return batch.ids.tolist(), weights
+
+
+def test_vocabulary_list_ids_default_and_padding():
+    """['b', 'zzz', ''] against [a, b, c]: b -> 1; unknown -> -1 (dropped); '' is padding."""
+    column = fc.categorical_column_with_vocabulary_list("s", ["a", "b", "c"])
+    assert column.num_buckets == 3
+    assert ids_of(column, np.array(["b", "zzz", ""])) == ([[1], [0], [0]], [[1.0], [0.0], [0.0]])
+    assert ids_of(column, [b"c", b"a"]) == ([[2], [0]], None)
+
+
+def test_vocabulary_list_default_value_and_oov():
+    """default_value=0 maps 'q' to 0. With 2 OOV buckets 'q' goes to 3 + fingerprint('q') % 2."""
+    with_default = fc.categorical_column_with_vocabulary_list("s", ["a", "b", "c"], default_value=0)
+    assert ids_of(with_default, ["q", "c"]) == ([[0], [2]], None)
+    oov = fc.categorical_column_with_vocabulary_list("s", ["a", "b", "c"], num_oov_buckets=2)
+    expected = 3 + int(fingerprint64(np.array(["q"]))[0] % 2)
+    assert oov.num_buckets == 5
+    assert ids_of(oov, ["q", "a"]) == ([[expected], [0]], None)
+
+
+def test_vocabulary_list_integers():
+    column = fc.categorical_column_with_vocabulary_list("n", [30, 10, 20])
+    assert column.dtype == torch.int64
+    assert ids_of(column, torch.tensor([[10, 99], [20, -1]])) == ([[1, 0], [2, 0]], [[1.0, 0.0], [1.0, 0.0]])
+
+
+def test_multivalent_ragged_strings():
+    column = fc.categorical_column_with_vocabulary_list("s", ["a", "b"])
+    assert ids_of(column, [["b", "a"], [], ["a"]]) == ([[1, 0], [0, 0], [0, 0]], [[1, 1], [0, 0], [1, 0]])
+
+
+@pytest.mark.parametrize(
+    ("args", "kwargs", "message"),
+    [
+        (("s", []), {}, "must be non-empty, column_name: s"),
+        (("s", ["a", "a"]), {}, "Duplicate keys in vocabulary_list"),
+        (("s", ["a"]), {"num_oov_buckets": 1, "default_value": 0}, "Can't specify both num_oov_buckets"),
+        (("s", ["a"]), {"num_oov_buckets": -1}, "Invalid num_oov_buckets -1 in s"),
+        (("s", ["a"]), {"dtype": torch.int64}, "do not match, column_name: s"),
+        (("s", [1.5]), {}, "column_name: s vocabulary dtype must be string or integer"),
+    ],
+)
+def test_vocabulary_list_validation(args, kwargs, message):
+    with pytest.raises(ValueError, match=message):
+        fc.categorical_column_with_vocabulary_list(*args, **kwargs)
+
+
+def test_vocabulary_file(tmp_path):
+    """File lines red/green/blue: green -> 1; vocabulary_size=2 keeps red and green only."""
+    path = tmp_path / "vocab.txt"
+    path.write_text("red\ngreen\nblue\n", encoding="utf-8")
+    column = fc.categorical_column_with_vocabulary_file("c", path)
+    assert column.num_buckets == 3
+    assert ids_of(column, ["green", "blue"]) == ([[1], [2]], None)
+    two = fc.categorical_column_with_vocabulary_file("c", path, vocabulary_size=2, num_oov_buckets=1)
+    assert two.num_buckets == 3
+    assert ids_of(two, ["blue"]) == ([[2]], None)
+    with pytest.raises(ValueError, match="Invalid vocab_size in c"):
+        fc.categorical_column_with_vocabulary_file("c", path, vocabulary_size=9)
+    with pytest.raises(ValueError, match="Missing vocabulary_file in c"):
+        fc.categorical_column_with_vocabulary_file("c", "")
+    with pytest.raises(ValueError, match="Invalid vocabulary_size in c"):
+        fc.categorical_column_with_vocabulary_file("c", path, vocabulary_size=0)
+
+
+def test_vocabulary_file_of_integers(tmp_path):
+    path = tmp_path / "ids.txt"
+    path.write_text("7\n3\n", encoding="utf-8")
+    column = fc.categorical_column_with_vocabulary_file("n", path, dtype=torch.int64)
+    assert ids_of(column, np.array([3, 7])) == ([[1], [0]], None)
+
+
+def test_hash_bucket_ids_are_fingerprint_mod_size():
+    """Pinned: fingerprint64('paris') % 10 == 2, for strings, bytes and ragged input alike."""
+    column = fc.categorical_column_with_hash_bucket("city", 10)
+    assert ids_of(column, ["paris", "paris"]) == ([[2], [2]], None)
+    assert ids_of(column, np.array([b"paris"])) == ([[2]], None)
+    assert ids_of(column, [["paris", "x"], ["paris"]])[0][1] == [2, 0]
+    expected = int(fingerprint64(np.array(["1234"]))[0] % 10)
+    ints = fc.categorical_column_with_hash_bucket("n", 10, dtype=torch.int64)
+    assert ids_of(ints, torch.tensor([1234, -1])) == ([[expected], [0]], [[1.0], [0.0]])
+
+
+def test_hash_bucket_validation_and_dtype_errors():
+    with pytest.raises(ValueError, match=r"hash_bucket_size must be set\. key: c"):
+        fc.categorical_column_with_hash_bucket("c", None)
+    with pytest.raises(ValueError, match="hash_bucket_size must be at least 1"):
+        fc.categorical_column_with_hash_bucket("c", 0)
+    with pytest.raises(ValueError, match="dtype must be string or integer"):
+        fc.categorical_column_with_hash_bucket("c", 3, dtype=torch.float32)
+    with pytest.raises(ValueError, match=r"SparseTensors dtype must be compatible\. key: c"):
+        ids_of(fc.categorical_column_with_hash_bucket("c", 3), torch.tensor([1, 2]))
+    with pytest.raises(ValueError, match=r"Invalid input, not integer\. key: n"):
+        ids_of(fc.categorical_column_with_hash_bucket("n", 3, dtype=torch.int64), np.array(["a"]))
+
+
+def test_identity_ids_range_and_default():
+    column = fc.categorical_column_with_identity("d", 4)
+    assert ids_of(column, torch.tensor([[3, -1], [0, 1]])) == ([[3, 0], [0, 1]], [[1, 0], [1, 1]])
+    with pytest.raises(ValueError, match="Bucket index for categorical column d exceeds number of buckets"):
+        ids_of(column, torch.tensor([4]))
+    with pytest.raises(ValueError, match="Negative bucket index for categorical column d"):
+        ids_of(column, torch.tensor([-3]))
+    with pytest.raises(ValueError, match=r"Invalid input, not integer\. key: d"):
+        ids_of(column, torch.tensor([1.0]))
+    defaulted = fc.categorical_column_with_identity("d", 4, default_value=0)
+    assert ids_of(defaulted, torch.tensor([9, 2])) == ([[0], [2]], None)
+    with pytest.raises(ValueError, match=r"default_value 4 not in range \[0, 4\), column_name d"):
+        fc.categorical_column_with_identity("d", 4, default_value=4)
+    with pytest.raises(ValueError, match="num_buckets 0 < 1, column_name d"):
+        fc.categorical_column_with_identity("d", 0)
+
+
+def test_columns_are_hashable_values():
+    a = fc.categorical_column_with_vocabulary_list("s", ["a", "b"])
+    b = fc.categorical_column_with_vocabulary_list("s", ["a", "b"])
+    assert a == b and hash(a) == hash(b)
+    assert {a: 1}[b] == 1

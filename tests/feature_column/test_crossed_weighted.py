@@ -1,0 +1,83 @@
+"""crossed_column and weighted_categorical_column."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+
+from torch_estimator import feature_column as fc
+from torch_estimator.feature_column import TransformCache
+from torch_estimator.feature_column.hashing import combine_fingerprints, fingerprint64
+
+
+def cross_id(parts, size, seed=None):
+    fingerprints = [fingerprint64(np.array([part])) for part in parts]
+    return int(combine_fingerprints(fingerprints, seed)[0] % size)
+
+
+def test_cross_of_two_string_features():
+    """Example 0 has a in {x, y}, b = z: ids are cross(x, z), cross(y, z); example 1: cross(w, z)."""
+    column = fc.crossed_column(["a", "b"], 100)
+    batch = column.transform_ids(TransformCache({"a": [["x", "y"], ["w"]], "b": ["z", "z"]}))
+    assert batch.ids.tolist() == [[cross_id("xz", 100), cross_id("yz", 100)], [cross_id("wz", 100), 0]]
+    assert batch.weights.tolist() == [[1.0, 1.0], [1.0, 0.0]]
+    assert column.num_buckets == 100
+
+
+def test_cross_with_a_categorical_column_uses_its_ids():
+    """Vocabulary id of 'blue' is 1: the cross hashes the id's decimal string '1' with city 'paris'."""
+    colors = fc.categorical_column_with_vocabulary_list("color", ["red", "blue"])
+    column = fc.crossed_column([colors, "city"], 50, hash_key=7)
+    batch = column.transform_ids(TransformCache({"color": ["blue"], "city": ["paris"]}))
+    assert batch.ids.tolist() == [[cross_id(["1", "paris"], 50, seed=7)]]
+    assert column.name == "city_X_color"
+
+
+def test_nested_cross_flattens_keys():
+    inner = fc.crossed_column(["b", "a"], 10)
+    outer = fc.crossed_column([inner, "c"], 10)
+    assert outer.name == "a_X_b_X_c"
+    flat = fc.crossed_column(["b", "a", "c"], 10)
+    features = TransformCache({"a": ["1"], "b": ["2"], "c": ["3"]})
+    assert outer.transform_ids(features).ids.tolist() == flat.transform_ids(features).ids.tolist()
+
+
+def test_cross_of_integer_features():
+    column = fc.crossed_column(["i", "j"], 1000)
+    batch = column.transform_ids(TransformCache({"i": torch.tensor([3]), "j": np.array([4])}))
+    assert batch.ids.tolist() == [[cross_id(["3", "4"], 1000)]]
+
+
+@pytest.mark.parametrize(
+    ("keys", "size", "message"),
+    [
+        (["a"], 10, "keys must be a list with length > 1"),
+        (["a", "b"], 0, "hash_bucket_size must be > 1"),
+        (["a", 3], 10, "Unsupported key type"),
+        (["a", fc.categorical_column_with_hash_bucket("h", 5)], 10, "is not supported for crossing"),
+    ],
+)
+def test_cross_validation(keys, size, message):
+    with pytest.raises(ValueError, match=message):
+        fc.crossed_column(keys, size)
+
+
+def test_weighted_column_ids_and_weights():
+    """Padding (-1) keeps weight 0 whatever the weight feature says."""
+    column = fc.weighted_categorical_column(fc.categorical_column_with_identity("d", 5), "w")
+    batch = column.transform_ids(
+        TransformCache({"d": torch.tensor([[1, -1]]), "w": torch.tensor([[0.5, 9.0]])})
+    )
+    assert batch.ids.tolist() == [[1, 0]] and batch.weights.tolist() == [[0.5, 0.0]]
+    assert column.num_buckets == 5 and column.name == "d_weighted_by_w"
+
+
+def test_weighted_column_errors_name_the_column():
+    column = fc.weighted_categorical_column(fc.categorical_column_with_identity("d", 5), "w")
+    with pytest.raises(ValueError, match="Column d_weighted_by_w: weight feature 'w' has shape"):
+        column.transform_ids(TransformCache({"d": torch.tensor([[1, 2]]), "w": torch.ones(1, 3)}))
+    with pytest.raises(ValueError, match="Feature w is not in features dictionary"):
+        column.transform_ids(TransformCache({"d": torch.tensor([1])}))
+    with pytest.raises(ValueError, match="is not convertible to float"):
+        fc.weighted_categorical_column(fc.categorical_column_with_identity("d", 5), "w", dtype=torch.bool)
