@@ -1,0 +1,61 @@
+"""Metric pairs several heads share: the accuracy baseline, regularization loss, threshold metrics."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+import torch
+
+from torch_estimator.canned.heads.keys import MetricKeys, summary_key
+from torch_estimator.canned.heads.losses import regularization_total
+from torch_estimator.contract.metric_types import MetricValue, UpdateOp
+from torch_estimator.metrics import accuracy, mean, precision, recall
+
+__all__ = ["accuracy_baseline", "regularization_metric", "threshold_metrics"]
+
+
+def accuracy_baseline(label_mean: tuple[MetricValue, UpdateOp], key: str) -> tuple[MetricValue, UpdateOp]:
+    """``max(label_mean, 1 - label_mean)``: the accuracy of always predicting the majority class.
+
+    Reads the ``label/mean`` metric's state; its own update op does nothing (TF reused the label
+    mean's update the same way), so each batch is counted once.
+    """
+    value, _ = label_mean
+
+    def compute() -> torch.Tensor:
+        mean_value = value.compute()
+        return torch.maximum(mean_value, 1.0 - mean_value)
+
+    return MetricValue(compute, name=key), UpdateOp(lambda: None, name=f"{key}/update_op")
+
+
+def regularization_metric(
+    regularization_losses: Sequence[torch.Tensor] | None, like: torch.Tensor, head_name: str | None
+) -> dict[str, Any]:
+    """``{'regularization_loss[/name]': mean of add_n(regularization_losses)}``, or ``{}`` without them."""
+    if regularization_losses is None:
+        return {}
+    key = summary_key(MetricKeys.LOSS_REGULARIZATION, head_name)
+    return {key: mean(regularization_total(regularization_losses, like).detach(), name=key)}
+
+
+def threshold_metrics(
+    labels: torch.Tensor,
+    probabilities: torch.Tensor,
+    weights: torch.Tensor | None,
+    thresholds: Sequence[float],
+    head_name: str | None,
+) -> dict[str, Any]:
+    """accuracy / precision / recall with ``probabilities > t`` as the positive predictions, per ``t``."""
+    metrics: dict[str, Any] = {}
+    for threshold in thresholds:
+        positive = probabilities > threshold
+        for template, metric, predicted in (
+            (MetricKeys.ACCURACY_AT_THRESHOLD, accuracy, positive.to(labels.dtype)),
+            (MetricKeys.PRECISION_AT_THRESHOLD, precision, positive),
+            (MetricKeys.RECALL_AT_THRESHOLD, recall, positive),
+        ):
+            name = summary_key(template % threshold, head_name)
+            metrics[name] = metric(labels, predicted, weights, name=name)
+    return metrics
