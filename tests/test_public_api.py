@@ -6,6 +6,7 @@ Regenerate after an intended change with:  UPDATE_GOLDEN=1 .venv/bin/python -m p
 from __future__ import annotations
 
 import inspect
+import re
 import os
 import types
 from pathlib import Path
@@ -22,6 +23,9 @@ NAMESPACES = (
     "initializers",
     "export",
     "experimental",
+    "feature_column",
+    "inputs",
+    "distribute",
     "saved_model",
 )
 
@@ -33,7 +37,8 @@ def describe(obj: object) -> str:
     if not callable(obj):
         return kind
     try:
-        return f"{kind}{inspect.signature(obj)}"
+        # Defaults that are functions print with their address, which changes from run to run.
+        return re.sub(r" at 0x[0-9a-f]+>", ">", f"{kind}{inspect.signature(obj)}")
     except (TypeError, ValueError):
         return kind
 

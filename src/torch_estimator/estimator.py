@@ -11,6 +11,7 @@ from typing import Any
 
 from torch_estimator import engine
 from torch_estimator.checkpoint import global_step_of, latest_checkpoint, list_variables, load_variable
+from torch_estimator.checkpoint.warm_start import warm_start_settings_from
 from torch_estimator.contract.convert import to_numpy
 from torch_estimator.contract.fn_args import call_model_fn, verify_model_fn_args
 from torch_estimator.contract.hook_types import SessionRunHook
@@ -81,11 +82,7 @@ class Estimator:
         if model_fn is None:
             raise ValueError("model_fn must be provided to Estimator. Received: model_fn=None.")
         verify_model_fn_args(model_fn, params)
-        if warm_start_from is not None:
-            raise NotImplementedError(
-                "warm_start_from is not supported yet. Received: "
-                f"{warm_start_from!r}. Restore weights in Scaffold(init_fn=...) meanwhile."
-            )
+        self._warm_start_settings = warm_start_settings_from(warm_start_from)
         self._model_fn = model_fn
         self._config = config
         self._params = copy.deepcopy(params or {})
@@ -284,7 +281,9 @@ class Estimator:
         )
 
     def _setup(self) -> engine.EstimatorSetup:
-        return engine.EstimatorSetup(self._model_fn, self.model_dir, self._config, self._params)
+        return engine.EstimatorSetup(
+            self._model_fn, self.model_dir, self._config, self._params, self._warm_start_settings
+        )
 
 
 def _check_steps(steps: int | None, max_steps: int | None) -> None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import importlib
 import json
 
 import pytest
@@ -18,8 +19,16 @@ def test_keep_checkpoint_every_n_hours_none_means_unset(fakes, tmp_path):
     assert estimator.get_variable_value("global_step") == 2
 
 
-def test_non_chief_worker_accepts_saving_listeners_and_writes_no_checkpoint(fakes, tmp_path):
+def test_non_chief_worker_accepts_saving_listeners_and_writes_no_checkpoint(fakes, tmp_path, monkeypatch):
     # TF builds the checkpoint saver hook on every task (listeners attach to it) but runs it on the chief.
+    # This process plays the worker alone, standing in for rank 1 of a process group
+    # (tests/distribute run real groups).
+    non_chief = te.distribute.process_group.LocalReplica(is_chief=False)
+    monkeypatch.setattr(
+        importlib.import_module("torch_estimator.engine.train"),
+        "join_training_group",
+        lambda cluster, env, device, timeout: (non_chief, device),
+    )
     tf_config = {"cluster": {"chief": ["a:1"], "worker": ["b:1"]}, "task": {"type": "worker", "index": 0}}
     cluster = parse_tf_config({"TF_CONFIG": json.dumps(tf_config)})
     config = fakes.quiet_config(cluster=cluster, save_checkpoints_steps=10)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import importlib
 import json
 import logging
 import os
@@ -269,6 +270,14 @@ def test_a_non_chief_worker_runs_only_worker_hooks_and_writes_nothing(
     # Non-chief (TF): no checkpoint saver, chief hooks, step counter or summary saver; no lock either.
     cluster = {"chief": ["host0:2222"], "worker": ["host1:2222"]}
     monkeypatch.setenv("TF_CONFIG", json.dumps({"cluster": cluster, "task": {"type": "worker", "index": 0}}))
+    # This process plays the worker alone, standing in for rank 1 of a process group
+    # (tests/distribute run real groups).
+    non_chief = te.distribute.process_group.LocalReplica(is_chief=False)
+    monkeypatch.setattr(
+        importlib.import_module("torch_estimator.engine.train"),
+        "join_training_group",
+        lambda cluster, env, device, timeout: (non_chief, device),
+    )
     log: list[tuple[str, str]] = []
     chief, worker = fakes.RecordingHook("chief", log), fakes.RecordingHook("worker", log)
 

@@ -16,6 +16,7 @@ import torch.multiprocessing as mp
 from torch.nn.parallel import DistributedDataParallel
 
 from torch_estimator.contract import EstimatorSpec, ModeKeys
+from torch_estimator.distribute import DDPStrategy
 from torch_estimator.graph import Graph, get_or_create_global_step, get_variable
 from torch_estimator.graph import initializers as init
 from torch_estimator.train import Optimizer
@@ -25,12 +26,12 @@ pytestmark = pytest.mark.distributed
 WORLD_SIZE = 2
 STEPS = 5
 TIMEOUT_S = 120
-# DDP options tried, each on its own Graph in the same two processes. find_unused_parameters and
-# static_graph make DDP rebuild the output through torch's pytree (an EstimatorSpec(*fields) call).
+# DDP options tried, each on its own Graph in the same two processes, wrapped by DDPStrategy as the
+# Estimator does. find_unused_parameters makes DDP rebuild the output through torch's pytree (an
+# EstimatorSpec(*fields) call).
 VARIANTS = {
     "default": {},
     "find_unused_parameters": {"find_unused_parameters": True},
-    "static_graph": {"static_graph": True},
 }
 
 
@@ -72,7 +73,8 @@ def train_rank(rank, port, out_dir):
         for variant, options in VARIANTS.items():
             # Different initial values per rank: DDP must broadcast rank 0's.
             graph = built_graph(rank, features, labels)
-            ddp = DistributedDataParallel(graph, **options)
+            ddp = DDPStrategy(**options).wrap(graph, torch.device("cpu"))
+            assert isinstance(ddp, DistributedDataParallel)
             spec_types = set()
             try:
                 for _ in range(STEPS):
@@ -131,24 +133,8 @@ def rank_reports(tmp_path_factory):
     return run_two_ranks(tmp_path_factory.mktemp("ddp"))
 
 
-# static_graph=True: DDP rebuilds the spec with loss passed through its _DDPSink, whose backward
-# queues the first iteration's (delayed) gradient all-reduce. The TrainOp from minimize backpropagates
-# the loss it captured inside model_fn, not spec.loss, so the sink never runs, step 1's gradients are
-# not averaged, and the replicas drift apart silently. (Backpropagating spec.loss keeps them equal.)
-STATIC_GRAPH_UNSUPPORTED = pytest.mark.xfail(
-    strict=True, reason="TrainOp backpropagates its captured loss, bypassing DDP's static_graph sink"
-)
-
-
 @pytest.mark.timeout(TIMEOUT_S + 30)
-@pytest.mark.parametrize(
-    "variant",
-    [
-        "default",
-        "find_unused_parameters",
-        pytest.param("static_graph", marks=STATIC_GRAPH_UNSUPPORTED),
-    ],
-)
+@pytest.mark.parametrize("variant", list(VARIANTS))
 def test_ddp_replicas_stay_equal_and_average_gradients(rank_reports, variant):
     reports = [report[variant] for report in rank_reports]
     assert [report.get("error") for report in reports] == [None, None]
@@ -164,3 +150,12 @@ def test_ddp_replicas_stay_equal_and_average_gradients(rank_reports, variant):
     together = single_process_run(*both)
     torch.testing.assert_close(state, together)
     assert not torch.allclose(state["linear/w"], alone["linear/w"])
+
+
+def test_static_graph_is_refused_with_the_reason():
+    """static_graph=True: DDP rebuilds the spec with loss passed through its _DDPSink, whose backward
+    queues the first iteration's (delayed) gradient all-reduce. The TrainOp from minimize
+    backpropagates the loss it captured inside model_fn, not spec.loss, so the sink would never run,
+    step 1's gradients would not be averaged and the replicas would drift apart silently."""
+    with pytest.raises(ValueError, match=r"static_graph=True\) is not supported.*drift apart"):
+        DDPStrategy(static_graph=True)

@@ -19,6 +19,7 @@ from typing import Any
 import torch
 
 from torch_estimator.contract.fn_args import fn_args
+from torch_estimator.distribute.strategy import check_train_distribute
 from torch_estimator.distribute.tf_config import ClusterInfo, parse_tf_config
 
 __all__ = ["RunConfig"]
@@ -61,6 +62,7 @@ _REPLACEABLE = (
     "device",
     "precision",
     "compile",
+    "collective_timeout_secs",
 )
 _PRECISIONS = ("32", "bf16-mixed", "16-mixed")
 _PROTOCOLS = (None, "grpc", "grpc+verbs")
@@ -110,7 +112,9 @@ class RunConfig:
     log_step_count_steps: int | None = 100
     """Log the loss and global_step/sec (and write the latter as a summary) every this many steps."""
     train_distribute: Any = None
-    """The distribution strategy used for training, or None."""
+    """How several training processes share the work: None (DDP when the world size is > 1), ``'ddp'``,
+    or a strategy object such as ``te.distribute.DDPStrategy(find_unused_parameters=True)``. Names are
+    stored as strategy objects. One process trains without a wrapper whatever this says."""
     device_fn: Callable[[Any], Any] | None = None
     """TF's per-op device function: a callable of exactly one parameter ``op``. Ignored in PyTorch
     (use ``device``)."""
@@ -137,6 +141,9 @@ class RunConfig:
     with gradient scaling)."""
     compile: bool = False
     """Whether to ``torch.compile`` the Graph."""
+    collective_timeout_secs: float = 1800.0
+    """How long a training process waits on the others (joining the process group, a gradient
+    all-reduce, the stop vote) before failing with ``te.distribute.DistributedTrainingError``."""
     cluster: ClusterInfo = None  # type: ignore[assignment]
     """This process's place in the cluster. None (the default) parses ``os.environ["TF_CONFIG"]``."""
 
@@ -327,6 +334,15 @@ class RunConfig:
             )
         if not isinstance(self.compile, bool):
             raise TypeError(f"compile must be True or False. Received: {self.compile!r}.")
+        self._set(train_distribute=check_train_distribute(self.train_distribute))
+        _check_number(
+            "collective_timeout_secs",
+            self.collective_timeout_secs,
+            "Pass a positive number of seconds.",
+            positive=True,
+        )
+        if self.collective_timeout_secs is None:
+            raise ValueError("collective_timeout_secs must be a number of seconds > 0. Received: None.")
 
 
 _REPR_DEFAULTS: dict[str, Any] = {

@@ -54,7 +54,15 @@ from torch_estimator.metrics.sync import (
 )
 from torch_estimator.summary import writer_for
 
-__all__ = ["StopAfterNEvalsHook", "evaluate", "metric_result"]
+__all__ = [
+    "MetricValues",
+    "StopAfterNEvalsHook",
+    "check_reserved_names",
+    "evaluate",
+    "metric_result",
+    "reset_metric_objects",
+    "write_summaries",
+]
 
 logger = logging.getLogger("torch_estimator")
 
@@ -95,7 +103,7 @@ def evaluate(
         raise ValueError("evaluate: input_fn produced no batch. Return at least one batch of eval data.")
     graph, run, batches = start.graph, start.run, start.batches
     features, labels, spec = start.features, start.labels, start.spec
-    _check_reserved_names(spec.eval_metric_ops)
+    check_reserved_names(spec.eval_metric_ops)
 
     all_hooks = list(hooks)
     if steps is not None:
@@ -108,8 +116,10 @@ def evaluate(
 
     saver = default_saver(config, spec.scaffold)
     session = Session(graph, setup.model_dir, saver)
-    restore_or_initialize(graph, spec.scaffold, saver, checkpoint_path, session)
-    _reset_metric_objects(graph, spec.eval_metric_ops)
+    restore_or_initialize(
+        graph, spec.scaffold, saver, checkpoint_path, session, warm_start_settings=setup.warm_start
+    )
+    reset_metric_objects(graph, spec.eval_metric_ops)
     hook_list.after_create_session(session, None)
 
     loss_sum = torch.zeros((), dtype=torch.float64, device=graph.device)
@@ -144,7 +154,7 @@ def evaluate(
     results["loss"] = loss
     results["global_step"] = session.global_step
     if rank == 0:
-        _write_summaries(eval_dir, results, checkpoint_path)
+        write_summaries(eval_dir, results, checkpoint_path)
     return results
 
 
@@ -182,7 +192,8 @@ class MetricValues(Mapping[str, Any]):
         return len(self.metrics)
 
 
-def _check_reserved_names(metrics: Mapping[str, Any]) -> None:
+def check_reserved_names(metrics: Mapping[str, Any]) -> None:
+    """Rejects eval_metric_ops named 'loss' or 'global_step' (the Estimator adds both)."""
     # TF's two phrases differ: "loss" in double quotes, `global_step` in backticks.
     for reserved, quoted in (("loss", '"loss"'), ("global_step", "`global_step`")):
         if reserved in metrics:
@@ -192,7 +203,8 @@ def _check_reserved_names(metrics: Mapping[str, Any]) -> None:
             )
 
 
-def _reset_metric_objects(graph: Graph, metrics: Mapping[str, Any]) -> None:
+def reset_metric_objects(graph: Graph, metrics: Mapping[str, Any]) -> None:
+    """Resets every Metric object of ``metrics`` before an evaluation."""
     # Each evaluate call starts every metric from zero, even one the model_fn keeps across calls.
     for metric in metrics.values():
         if is_metric_object(metric):
@@ -217,7 +229,7 @@ def _value(value: Any) -> Any:
     return value
 
 
-def _write_summaries(eval_dir: str, results: Mapping[str, Any], checkpoint_path: str | None) -> None:
+def write_summaries(eval_dir: str, results: Mapping[str, Any], checkpoint_path: str | None) -> None:
     """Scalars of the results at the evaluated global step, plus the checkpoint path as text."""
     step = int(results["global_step"])
     scalars: dict[str, float] = {}

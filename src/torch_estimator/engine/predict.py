@@ -73,7 +73,9 @@ def predict(
     hook_list.begin()
     saver = default_saver(config, spec.scaffold)
     session = Session(graph, setup.model_dir, saver)
-    restore_or_initialize(graph, spec.scaffold, saver, checkpoint_path, session)
+    restore_or_initialize(
+        graph, spec.scaffold, saver, checkpoint_path, session, warm_start_settings=setup.warm_start
+    )
     hook_list.after_create_session(session, None)
 
     while True:

@@ -12,14 +12,17 @@ import numpy as np
 import torch
 
 from torch_estimator.checkpoint import Saver
+from torch_estimator.checkpoint.warm_start import WarmStartSettings, warm_start
 from torch_estimator.contract.fn_args import call_input_fn
 from torch_estimator.contract.mode_keys import ModeKeys
 from torch_estimator.contract.scaffold import Scaffold
 from torch_estimator.contract.spec import EstimatorSpec
+from torch_estimator.distribute.input_context import InputContext
 from torch_estimator.distribute.run_config import RunConfig
 from torch_estimator.graph.global_step import create_global_step
 from torch_estimator.graph.graph import Graph
 from torch_estimator.inputs.batches import is_single_batch, iterate_batches, to_device
+from torch_estimator.metrics.sync import distributed_rank_and_size
 
 __all__ = [
     "CallStart",
@@ -45,6 +48,8 @@ class EstimatorSetup:
     model_dir: str
     config: RunConfig
     params: Any
+    # Applied when a call restores no checkpoint (TF's warm_start_from).
+    warm_start: WarmStartSettings | None = None
 
 
 def seed_everything(seed: int | None) -> None:
@@ -69,7 +74,10 @@ def build_graph(setup: EstimatorSetup) -> Graph:
 
 def open_input(setup: EstimatorSetup, input_fn: Callable[..., Any], mode: str) -> Iterator[tuple[Any, Any]]:
     """Calls input_fn once and returns its batches, moved to the Graph's device."""
-    result = call_input_fn(input_fn, mode, setup.params, setup.config)
+    # Each rank reads its share of the data when input_fn declares input_context.
+    rank, world_size = distributed_rank_and_size()
+    context = InputContext(world_size, rank, world_size)
+    result = call_input_fn(input_fn, mode, setup.params, setup.config, input_context=context)
     if mode == ModeKeys.PREDICT and is_single_batch(result):
         logger.warning(
             "Input graph does not use tf.data.Dataset or contain a QueueRunner. That means predict yields "
@@ -168,11 +176,13 @@ def restore_or_initialize(
     checkpoint_path: str | None,
     session: Any,
     restore_rng: bool = False,
+    warm_start_settings: WarmStartSettings | None = None,
 ) -> bool:
     """Restores ``checkpoint_path``, or runs the scaffold's init ops; then local init and readiness.
 
     Variables are already initialised by their initializers when the build pass made them, so the
-    fresh path only adds ``init_op`` and ``init_fn``. Returns whether a checkpoint was restored.
+    fresh path only adds ``init_op``, the warm start and ``init_fn``. Returns whether a checkpoint
+    was restored.
     """
     restored = checkpoint_path is not None
     if restored:
@@ -180,6 +190,8 @@ def restore_or_initialize(
     else:
         if scaffold.init_op is not None:
             scaffold.init_op()
+        if warm_start_settings is not None:
+            warm_start(graph, warm_start_settings)
         if scaffold.init_fn is not None:
             scaffold.init_fn(session)
     if scaffold.local_init_op is not None:

@@ -18,16 +18,25 @@ Order, as tf.estimator (SEMANTICS (d)):
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import logging
+import os
 import sys
 from collections.abc import Callable, Sequence
 from typing import Any
 
 import torch
 
-from torch_estimator.checkpoint import ModelDirLock, latest_checkpoint
+from torch_estimator.checkpoint import (
+    CheckpointNotFoundError,
+    ModelDirLock,
+    checkpoint_exists,
+    latest_checkpoint,
+)
 from torch_estimator.contract.hook_types import SessionRunArgs, SessionRunContext, SessionRunHook
 from torch_estimator.contract.mode_keys import ModeKeys
+from torch_estimator.distribute.process_group import Replicas, join_training_group
+from torch_estimator.distribute.strategy import Strategy, resolve_strategy
 from torch_estimator.engine.progress import ProgressBarHook
 from torch_estimator.engine.session import Session
 from torch_estimator.engine.setup import (
@@ -63,53 +72,107 @@ def train(
     max_steps: int | None,
     saving_listeners: Sequence[CheckpointSaverListener],
 ) -> None:
-    """Runs the training loop; arguments are already checked by the Estimator."""
+    """Runs the training loop; arguments are already checked by the Estimator.
+
+    With several processes (torchrun or a TF_CONFIG cluster) every rank runs this loop on its own
+    share of the data; rank 0 is the chief (lock, checkpoints, summaries, chief-only hooks).
+    """
     config = setup.config
-    lock = ModelDirLock(setup.model_dir) if config.is_chief else contextlib.nullcontext()
-    with lock:
-        start = start_call(setup, input_fn, ModeKeys.TRAIN)
-        if start is None:
-            logger.warning("Training with estimator made no steps: input_fn produced no batch.")
-            return
-        graph, run, batches = start.graph, start.run, start.batches
-        features, labels, spec = start.features, start.labels, start.spec
+    # The environment is read here, once per call: the launch decides the process group.
+    replicas, device = join_training_group(
+        config.cluster, os.environ, config.resolved_device, config.collective_timeout_secs
+    )
+    if device != config.resolved_device:
+        setup = dataclasses.replace(setup, config=config.replace(device=str(device)))
+    strategy = resolve_strategy(config.train_distribute, replicas.world_size)
+    lock = ModelDirLock(setup.model_dir) if replicas.is_chief else contextlib.nullcontext()
+    with lock, replicas.collective_errors():
+        _train_loop(setup, replicas, strategy, input_fn, hooks, steps, max_steps, saving_listeners)
 
-        saver = default_saver(config, spec.scaffold)
-        all_hooks = _assemble_hooks(setup, spec, list(hooks), steps, max_steps, saver, list(saving_listeners))
-        hook_list = HookList(all_hooks)
-        hook_list.begin()
 
-        session = Session(graph, setup.model_dir, saver, add_loss_summary=True)
-        if config.compile:
-            run = step_runner(torch.compile(graph), config)
-        restore_or_initialize(
-            graph, spec.scaffold, saver, latest_checkpoint(setup.model_dir), session, restore_rng=True
-        )
+def _train_loop(
+    setup: EstimatorSetup,
+    replicas: Replicas,
+    strategy: Strategy,
+    input_fn: Callable[..., Any],
+    hooks: Sequence[SessionRunHook],
+    steps: int | None,
+    max_steps: int | None,
+    saving_listeners: Sequence[CheckpointSaverListener],
+) -> None:
+    config = setup.config
+    start = start_call(setup, input_fn, ModeKeys.TRAIN)
+    # Every rank must take the same steps: if one rank has no data, none trains.
+    if replicas.any(start is None) or start is None:
+        logger.warning("Training with estimator made no steps: input_fn produced no batch.")
+        return
+    graph, run, batches = start.graph, start.run, start.batches
+    features, labels, spec = start.features, start.labels, start.spec
+
+    saver = default_saver(config, spec.scaffold)
+    all_hooks = _assemble_hooks(
+        setup, replicas.is_chief, spec, list(hooks), steps, max_steps, saver, list(saving_listeners)
+    )
+    hook_list = HookList(all_hooks)
+    hook_list.begin()
+
+    session = Session(graph, setup.model_dir, saver, add_loss_summary=True)
+    checkpoint_path = _chief_checkpoint(setup.model_dir, replicas)
+    restore_or_initialize(
+        graph,
+        spec.scaffold,
+        saver,
+        checkpoint_path,
+        session,
+        restore_rng=True,
+        warm_start_settings=setup.warm_start,
+    )
+    # Wrapped after the restore: DDP broadcasts rank 0's (restored or fresh) state to every rank.
+    module = strategy.wrap(graph, graph.device)
+    if config.compile:
+        module = torch.compile(module)
+    if module is not graph:
+        run = step_runner(module, config)
+    session.refresh()
+    hook_list.after_create_session(session, None)
+
+    while True:
+        run_context = SessionRunContext(_STEP_FETCHES, session)
+        hook_list.before_run(run_context)
+        session.start_step()
+        spec = run(features, labels, ModeKeys.TRAIN)
+        spec.train_op()
         session.refresh()
-        hook_list.after_create_session(session, None)
+        session.record_step(spec)
+        hook_list.after_run(run_context, session.run)
+        stop = run_context.stop_requested
+        batch = None if stop else next(batches, None)
+        # All ranks stop at the same step: one asking (a hook, the end of its input) stops all.
+        if replicas.any(stop or batch is None):
+            break
+        features, labels = batch  # type: ignore[misc]
+    session.finish_steps()
+    hook_list.end(session)
+    # When train returns on any rank, the chief's final checkpoint is on disk.
+    replicas.barrier()
+    logger.info("Loss for final step: %s.", float(spec.loss.detach()))
 
-        while True:
-            run_context = SessionRunContext(_STEP_FETCHES, session)
-            hook_list.before_run(run_context)
-            session.start_step()
-            spec = run(features, labels, ModeKeys.TRAIN)
-            spec.train_op()
-            session.refresh()
-            session.record_step(spec)
-            hook_list.after_run(run_context, session.run)
-            if run_context.stop_requested:
-                break
-            batch = next(batches, None)
-            if batch is None:
-                break
-            features, labels = batch
-        session.finish_steps()
-        hook_list.end(session)
-        logger.info("Loss for final step: %s.", float(spec.loss.detach()))
+
+def _chief_checkpoint(model_dir: str, replicas: Replicas) -> str | None:
+    """The latest checkpoint as the chief sees it, so every rank restores the same one."""
+    path = replicas.chief_value(latest_checkpoint(model_dir) if replicas.is_chief else None)
+    if path is not None and not checkpoint_exists(path):
+        raise CheckpointNotFoundError(
+            f"Rank {replicas.rank} cannot read the chief's checkpoint {path}: every training process must "
+            "see the same model_dir (a shared file system), since each restores the chief's checkpoints. "
+            "Point model_dir at shared storage."
+        )
+    return path
 
 
 def _assemble_hooks(
     setup: EstimatorSetup,
+    is_chief: bool,
     spec: Any,
     user_hooks: list[SessionRunHook],
     steps: int | None,
@@ -140,7 +203,7 @@ def _assemble_hooks(
             setup.model_dir, save_secs=save_secs, save_steps=save_steps, saver=saver
         )
     _attach_listeners(worker_hooks, spec.training_chief_hooks, estimator_saver_hook, saving_listeners)
-    if not config.is_chief:
+    if not is_chief:
         return worker_hooks
     if estimator_saver_hook is not None:
         chief_hooks.append(estimator_saver_hook)

@@ -15,6 +15,7 @@ from torch_estimator.hooks.basic_hooks import (
     StopAtStepHook,
 )
 from torch_estimator.hooks.checkpoint_hook import CheckpointSaverHook, CheckpointSaverListener
+from torch_estimator.hooks.early_stopping import StopAtCheckpointStepHook, StopOnPredicateHook
 from torch_estimator.hooks.errors import NanLossDuringTrainingError
 from torch_estimator.hooks.hook_list import HookList, overrides
 from torch_estimator.hooks.profiler_hook import ProfilerHook
@@ -42,7 +43,9 @@ __all__ = [
     "SessionRunHook",
     "SessionRunValues",
     "StepCounterHook",
+    "StopAtCheckpointStepHook",
     "StopAtStepHook",
+    "StopOnPredicateHook",
     "SummarySaverHook",
     "SummaryWriterLike",
     "overrides",
