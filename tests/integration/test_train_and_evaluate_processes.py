@@ -1,6 +1,7 @@
-"""train_and_evaluate as two processes: a chief trains while an evaluator follows its checkpoints.
+"""train_and_evaluate as separate processes: a chief (alone, or with two workers in one DDP group)
+trains while an evaluator follows its checkpoints and exports.
 
-Both run the same script; TF_CONFIG alone gives each its role, as in a tf.estimator cluster.
+Every process runs the same script; TF_CONFIG alone gives each its role, as in a tf.estimator cluster.
 """
 
 from __future__ import annotations
@@ -45,7 +46,7 @@ SCRIPT = textwrap.dedent(
     receiver_fn = te.export.build_raw_serving_input_receiver_fn({"x": torch.ones(1, 2)})
     config = te.RunConfig(
         save_checkpoints_steps=10, keep_checkpoint_max=2, log_step_count_steps=None, save_summary_steps=0,
-        device="cpu",
+        device="cpu", experimental_max_worker_delay_secs=1,
     )
     estimator = te.Estimator(model_fn, model_dir=sys.argv[1], config=config)
     exporters = [te.LatestExporter("latest", receiver_fn), te.FinalExporter("final", receiver_fn)]
@@ -54,8 +55,10 @@ SCRIPT = textwrap.dedent(
         te.TrainSpec(input_fn, max_steps=MAX_STEPS, hooks=[SlowSteps()]),
         te.EvalSpec(input_fn, steps=1, exporters=exporters, start_delay_secs=0, throttle_secs=0.5),
     )
+    trains = estimator.config.task_type != "evaluator"
+    weights = estimator.get_variable_value("w").tolist() if trains else None
     with open(sys.argv[2], "w") as f:
-        json.dump({"task_type": estimator.config.task_type, "result": result}, f)
+        json.dump({"task_type": estimator.config.task_type, "result": result, "w": weights}, f)
     """
 )
 
@@ -68,18 +71,23 @@ def free_port() -> int:
 
 @pytest.mark.integration
 @pytest.mark.distributed
-def test_chief_trains_while_the_evaluator_follows_and_exports(tmp_path):
+@pytest.mark.parametrize("workers", [0, 2], ids=["chief", "chief+2workers"])
+def test_training_processes_and_an_evaluator_that_follows_and_exports(tmp_path, workers):
     script = tmp_path / "train_and_evaluate.py"
     script.write_text(SCRIPT)
     model_dir = str(tmp_path / "model")
     cluster = {"chief": [f"localhost:{free_port()}"]}
+    tasks = [("chief", 0), ("evaluator", 0)]
+    if workers:
+        cluster["worker"] = [f"localhost:{free_port()}" for _ in range(workers)]
+        tasks += [("worker", index) for index in range(workers)]
     processes = {}
-    for task_type in ("chief", "evaluator"):
-        env = dict(
-            os.environ, TF_CONFIG=json.dumps({"cluster": cluster, "task": {"type": task_type, "index": 0}})
-        )
-        processes[task_type] = subprocess.Popen(
-            [sys.executable, str(script), model_dir, str(tmp_path / f"{task_type}.json")],
+    for task_type, index in tasks:
+        task = {"type": task_type, "index": index}
+        env = dict(os.environ, TF_CONFIG=json.dumps({"cluster": cluster, "task": task}))
+        name = f"{task_type}{index}"
+        processes[name] = subprocess.Popen(
+            [sys.executable, str(script), model_dir, str(tmp_path / f"{name}.json")],
             env=env,
             stdout=subprocess.PIPE,
             stderr=subprocess.STDOUT,
@@ -94,10 +102,16 @@ def test_chief_trains_while_the_evaluator_follows_and_exports(tmp_path):
             if process.poll() is None:
                 process.kill()
                 process.communicate()
-    for task_type, process in processes.items():
-        assert process.returncode == 0, f"{task_type} failed:\n{outputs[task_type]}"
-        with open(tmp_path / f"{task_type}.json") as f:
-            assert json.load(f) == {"task_type": task_type, "result": None}
+    reports = {}
+    for name, process in processes.items():
+        assert process.returncode == 0, f"{name} failed:\n{outputs[name]}"
+        with open(tmp_path / f"{name}.json") as f:
+            reports[name] = json.load(f)
+        assert reports[name]["task_type"] == name.rstrip("0123456789")
+        assert reports[name]["result"] is None
+    # Every training replica ends with the chief's weights (DDP keeps them equal; all read model_dir).
+    trained = [report["w"] for name, report in reports.items() if not name.startswith("evaluator")]
+    assert all(weights == trained[0] for weights in trained)
 
     evaluated = te.summary.read_eval_metrics(os.path.join(model_dir, "eval"))
     assert max(evaluated) == 60  # the evaluator stopped after the checkpoint at max_steps
