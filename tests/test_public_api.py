@@ -6,8 +6,8 @@ Regenerate after an intended change with:  UPDATE_GOLDEN=1 .venv/bin/python -m p
 from __future__ import annotations
 
 import inspect
-import re
 import os
+import re
 import types
 from pathlib import Path
 

@@ -207,3 +207,36 @@ def test_train_evaluate_predict_export_smoke(tmp_path):
     exported = est.export_saved_model(tmp_path / "export", receiver)
     outputs = te.saved_model.load(exported).signatures["predict"](**features)
     assert outputs["class_ids"].flatten().tolist() == [0, 0, 1, 1]
+
+
+def _train_categorical(model_dir, linear_optimizer, dnn_optimizer):
+    """Three steps on a hashed column: its linear weights and embedding get row-sparse gradients."""
+    colour = fc.categorical_column_with_hash_bucket("colour", 7)
+    est = te.DNNLinearCombinedRegressor(
+        model_dir=model_dir,
+        linear_feature_columns=[colour],
+        dnn_feature_columns=[fc.embedding_column(colour, 3)],
+        dnn_hidden_units=[4],
+        linear_optimizer=linear_optimizer,
+        dnn_optimizer=dnn_optimizer,
+        config=quiet_config(),
+    )
+    batch = ({"colour": [["red"], ["blue"], ["red"], ["green"]]}, torch.tensor([[1.0], [0.0], [2.0], [1.0]]))
+    est.train(batches(batch, batch, batch))
+    return {name: est.get_variable_value(name) for name in est.get_variable_names()}
+
+
+@pytest.mark.parametrize(
+    "optimizers", [("Ftrl", "Adagrad"), ("Adagrad", "Adagrad"), ("SGD", "SGD"), ("Adam", "Adam")]
+)
+def test_sparse_table_gradients_train_as_dense_ones(tmp_path, monkeypatch, optimizers):
+    """Every variable and slot equals a run whose lookups back-propagate dense gradients.
+
+    (Ftrl trains the zero-initialised linear table only: on the randomly initialised embedding,
+    dense Ftrl would reset rows without a gradient, see te.train.FtrlOptimizer.)"""
+    sparse = _train_categorical(tmp_path / "sparse", *optimizers)
+    monkeypatch.setattr("torch_estimator.feature_column.ids.sparse_gradients_apply", lambda table: False)
+    dense = _train_categorical(tmp_path / "dense", *optimizers)
+    assert sparse.keys() == dense.keys()
+    for name, value in dense.items():
+        torch.testing.assert_close(torch.as_tensor(sparse[name]), torch.as_tensor(value), msg=name)

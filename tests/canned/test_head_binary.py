@@ -336,3 +336,7 @@ def test_estimator_train_evaluate_predict(tmp_path):
     assert [int(p["class_ids"][0]) for p in predictions] == [1, 0, 1, 0]
     assert predictions[0]["probabilities"].shape == (2,)
     assert predictions[0]["all_class_ids"].tolist() == [0, 1]
+    # TF yields string outputs as bytes: the vocabulary's names for classes and all_classes.
+    assert [p["classes"].tolist() for p in predictions] == [[b"pos"], [b"neg"], [b"pos"], [b"neg"]]
+    assert predictions[0]["all_classes"].tolist() == [b"neg", b"pos"]
+    assert predictions[0]["classes"].dtype == object

@@ -197,6 +197,8 @@ def test_estimator_train_evaluate_predict_export(tmp_path):
     assert results["accuracy"] == 1.0 and results["global_step"] == 150
     predictions = list(estimator.predict(lambda: iter([({"x": X}, None)])))
     assert [int(p["class_ids"][0]) for p in predictions] == [0, 1, 2, 0, 1, 2]
+    assert [p["classes"].tolist() for p in predictions] == [[name.encode()] for name in NAMES * 2]
+    assert predictions[0]["all_classes"].tolist() == [name.encode() for name in NAMES]
 
     receiver_fn = te.export.build_raw_serving_input_receiver_fn({"x": torch.zeros(1, 1)})
     export_dir = estimator.export_saved_model(str(tmp_path / "export"), receiver_fn)

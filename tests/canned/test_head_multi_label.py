@@ -195,3 +195,5 @@ def test_estimator_train_evaluate_predict(tmp_path):
     assert results["accuracy/positive_threshold_0.5"] == 1.0
     predictions = list(estimator.predict(lambda: iter([({"x": x}, None)])))
     assert np.array_equal(np.stack([p["probabilities"] > 0.5 for p in predictions]), x > 0)
+    # Without a label_vocabulary the class names are str(id), as bytes like TF's string tensors.
+    assert predictions[0]["classes"].tolist() == [b"0", b"1", b"2"]

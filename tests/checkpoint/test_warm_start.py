@@ -361,3 +361,48 @@ def test_warm_start_from_an_export_directory(old_dir, tmp_path):
     assert old.latest_checkpoint() is not None
     new = estimator(tmp_path / "new", warm_start_from=export_dir).train(input_fn, steps=1)
     assert values(new, "dense/kernel", "dense/bias") == {"dense/kernel": [[1.0], [2.0]], "dense/bias": [3.0]}
+
+
+def serving_model_fn(features, labels, mode, params):
+    if isinstance(features, dict):
+        features = features["x"]
+    return model_fn(features, labels, mode, params)
+
+
+def export_without_checkpoint(tmp_path, warm_start_from):
+    """Exports a fresh Estimator (no checkpoint in its model_dir); returns the loaded signatures."""
+    new = te.Estimator(
+        serving_model_fn, model_dir=str(tmp_path / "new"), config=config(), warm_start_from=warm_start_from
+    )
+    receiver_fn = te.export.build_raw_serving_input_receiver_fn({"x": torch.ones(1, 2)})
+    export_dir = new.export_saved_model(str(tmp_path / "export_new"), receiver_fn)
+    assert new.latest_checkpoint() is None
+    return te.saved_model.load(export_dir)
+
+
+@pytest.mark.parametrize("source", ["model_dir", "prefix", "settings"])
+def test_export_without_a_checkpoint_uses_the_warm_start_checkpoint(old_dir, tmp_path, source):
+    """TF restores the warm-start checkpoint directly: x = [1, 1] gives 1 + 2 + 3 = 6, and the export
+    records the old global step 3 (a warm start proper would not carry it)."""
+    warm_start_from = {
+        "model_dir": str(old_dir),
+        "prefix": str(old_dir / "model.ckpt-3"),
+        "settings": te.WarmStartSettings(str(old_dir)),
+    }[source]
+    loaded = export_without_checkpoint(tmp_path, warm_start_from)
+    assert loaded.signatures["serving_default"](x=torch.ones(2, 2))["y"].tolist() == [[6.0], [6.0]]
+    assert loaded.global_step == 3
+
+
+def test_export_without_a_checkpoint_warm_starts_from_an_export(old_dir, tmp_path):
+    """An export's variables are no checkpoint: fresh variables get the warm start (trainable ones)."""
+    old = te.Estimator(serving_model_fn, model_dir=str(old_dir), config=config())
+    receiver_fn = te.export.build_raw_serving_input_receiver_fn({"x": torch.ones(1, 2)})
+    export_dir = old.export_saved_model(str(tmp_path / "export_old"), receiver_fn)
+    loaded = export_without_checkpoint(tmp_path, export_dir)
+    assert loaded.signatures["serving_default"](x=torch.ones(2, 2))["y"].tolist() == [[6.0], [6.0]]
+
+
+def test_export_without_checkpoint_or_warm_start_is_an_error(tmp_path):
+    with pytest.raises(ValueError, match="Couldn't find trained model at"):
+        export_without_checkpoint(tmp_path, None)

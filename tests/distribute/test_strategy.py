@@ -54,10 +54,10 @@ class ParameterServerStrategy:
 @pytest.mark.parametrize(
     ("value", "error", "message"),
     [
-        ("mirrored", ValueError, r"train_distribute must be one of \['ddp'\]"),
-        ("fsdp", ValueError, r"train_distribute must be one of \['ddp'\]"),
+        ("mirrored", ValueError, r"train_distribute must be one of \['ddp', 'fsdp'\]"),
+        ("zero", ValueError, r"train_distribute must be one of \['ddp', 'fsdp'\]"),
         (ParameterServerStrategy(), ValueError, "ParameterServerStrategy is not supported"),
-        (object(), TypeError, "train_distribute must be None, 'ddp' or a strategy"),
+        (object(), TypeError, "train_distribute must be None, 'ddp', 'fsdp' or a strategy"),
     ],
 )
 def test_bad_train_distribute(value, error, message):

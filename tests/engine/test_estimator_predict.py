@@ -180,3 +180,38 @@ def test_no_forever_warning_for_an_iterable_of_batches(make_estimator, caplog):
     with caplog.at_level(logging.WARNING, logger="torch_estimator"):
         list(make_estimator(predict_model_fn).predict(two_batches))
     assert "yields forever" not in caplog.text
+
+
+def named_classes_model_fn(features, mode, params):
+    """class_ids = (row sum > 5); 'classes' is the same ids named by params['vocabulary'] (None: str(id))."""
+    te.get_variable("w", [], initializer=1.0)
+    ids = (features.sum(1, keepdim=True) > 5).long()
+    te.graph.set_output_vocabulary("classes", params.get("vocabulary"))
+    return te.EstimatorSpec(mode, predictions={"classes": ids, "class_ids": ids})
+
+
+@pytest.mark.parametrize(
+    ("vocabulary", "names"), [(None, [b"0", b"1", b"1"]), (["small", "big"], [b"small", b"big", b"big"])]
+)
+def test_named_class_outputs_are_bytes_strings(make_estimator, vocabulary, names):
+    """Row sums 3, 7, 11 -> ids 0, 1, 1; TF yields string outputs as bytes, ids stay int64."""
+    estimator = make_estimator(named_classes_model_fn, params={"vocabulary": vocabulary})
+    rows = list(estimator.predict(two_batches))
+    assert [row["classes"].tolist() for row in rows] == [[name] for name in names]
+    assert all(row["classes"].dtype == object for row in rows)
+    assert [row["class_ids"].tolist() for row in rows] == [[0], [1], [1]]
+    batches = list(estimator.predict(two_batches, yield_single_examples=False))
+    assert batches[0]["classes"].dtype == object
+    assert batches[0]["classes"].tolist() == [[names[0]], [names[1]]]
+    assert batches[1]["class_ids"].dtype == np.int64
+
+
+def test_set_output_vocabulary_outside_model_fn_is_an_error():
+    with pytest.raises(RuntimeError, match="must be called inside model_fn"):
+        te.graph.set_output_vocabulary("classes", None)
+
+
+def test_set_output_vocabulary_rejects_a_string_vocabulary():
+    graph = te.Graph(lambda features, mode: None)
+    with pytest.raises(TypeError, match="sequence of strings or None"):
+        graph.set_output_vocabulary("classes", "ab")

@@ -87,9 +87,13 @@ def test_linear_model_layer(run):
 
 
 def test_gradients_train_the_weights(run):
-    """d(sum of logits)/d w_d[i] counts id i: ids {1, 3} and {2} give [0, 1, 1, 1]; d/d bias = 2."""
+    """d(sum of logits)/d w_d[i] counts id i: ids {1, 3} and {2} give [0, 1, 1, 1]; d/d bias = 2.
+
+    The table's gradient is row-sparse (TF's IndexedSlices): only the looked-up rows are held."""
     runner = run(lambda f: fc.linear_model(f, [D]))
     runner(FEATURES).sum().backward()
     variables = runner.graph.state_dict(keep_vars=True)
-    assert variables["linear_model/d/weights"].grad.flatten().tolist() == [0.0, 1.0, 1.0, 1.0]
+    grad = variables["linear_model/d/weights"].grad
+    assert grad.is_sparse
+    assert grad.to_dense().flatten().tolist() == [0.0, 1.0, 1.0, 1.0]
     assert variables["linear_model/bias_weights"].grad.tolist() == [2.0]

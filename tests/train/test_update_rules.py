@@ -299,12 +299,14 @@ def test_slot_of_other_dtype_is_converted():
     assert w.item() == pytest.approx(1 - 0.03 / math.sqrt(0.19))
 
 
-def test_sparse_gradient_is_rejected():
+def test_sparse_gradient_is_densified_for_a_dense_only_rule():
+    """Momentum(momentum=0) is SGD: [1, 2] - 0.1 * [1, 0] = [0.9, 2]; the momentum slot is dense."""
     w = _param(1.0, 2.0)
-    rule = GradientDescent([w], lr=0.1)
+    rule = Momentum([w], lr=0.1)
     w.grad = torch.tensor([1.0, 0.0]).to_sparse()
-    with pytest.raises(ValueError, match="dense gradients only"):
-        rule.step()
+    rule.step()
+    _close(w, 0.9, 2.0)
+    assert not rule.state[w]["momentum"].is_sparse
 
 
 def test_closure_loss_is_returned():

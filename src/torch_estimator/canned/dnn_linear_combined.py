@@ -2,9 +2,9 @@
 
 Each is a function returning a ``te.Estimator``. The two parts keep the variables of the canned
 Linear and DNN models (``linear/linear_model/...``, ``dnn/...``) and each is trained by its own
-optimizer on its own variables: the gradients of the one loss are taken once, then each optimizer
-applies its share; only the DNN's optimizer (the linear one when there is no DNN) advances the
-global step.
+optimizer on its own variables: one backward pass of the loss feeds both optimizers (a
+``te.train.group`` of their ``minimize`` ops), each applying its share; only the DNN's optimizer
+(the linear one when there is no DNN) advances the global step.
 """
 
 from __future__ import annotations
@@ -57,22 +57,16 @@ def linear_learning_rate(num_linear_feature_columns: int) -> float:
 def combined_train_op(loss: torch.Tensor, parts: Sequence[tuple[Optimizer, list[torch.Tensor]]]) -> TrainOp:
     """Trains each ``(optimizer, variables)`` part on ``loss``; the first part advances the global step.
 
-    One part is a plain ``minimize``. With two, the gradients are taken once for all variables
-    (back-propagating twice through one graph would fail, and once is cheaper), then each
-    optimizer applies the gradients of its own variables.
+    As TF's wide-and-deep: a ``group`` of one ``minimize`` per part. The group back-propagates the
+    loss once for every part (through ``.grad``, so DDP averages the gradients across ranks), then
+    each optimizer applies the gradients of its own variables.
     """
     global_step = get_global_step()
-    if len(parts) == 1:
-        optimizer, variables = parts[0]
-        return optimizer.minimize(loss, global_step=global_step, var_list=variables)
-    everything = [variable for _, variables in parts for variable in variables]
-    gradients = parts[0][0].compute_gradients(loss, var_list=everything)
-    ops, start = [], 0
-    for index, (optimizer, variables) in enumerate(parts):
-        share = gradients[start : start + len(variables)]
-        start += len(variables)
-        ops.append(optimizer.apply_gradients(share, global_step=global_step if index == 0 else None))
-    return group(*ops)
+    ops = [
+        optimizer.minimize(loss, global_step=global_step if index == 0 else None, var_list=variables)
+        for index, (optimizer, variables) in enumerate(parts)
+    ]
+    return ops[0] if len(ops) == 1 else group(*ops)
 
 
 def combined_model_fn(

@@ -4,11 +4,19 @@ from __future__ import annotations
 
 import logging
 import os
+from typing import Any
 
 import safetensors
 import torch
 from safetensors import safe_open
 
+from torch_estimator.checkpoint.distributed import (
+    is_sharded_checkpoint,
+    read_sharded_checkpoint,
+    read_sharded_index,
+    sharded_directory,
+    verify_sharded_checkpoint,
+)
 from torch_estimator.checkpoint.errors import CheckpointNotFoundError, CorruptCheckpointError
 from torch_estimator.checkpoint.format import (
     Checkpoint,
@@ -54,7 +62,10 @@ def latest_checkpoint(model_dir: str | os.PathLike[str], latest_filename: str | 
             candidates.append(prefix)
     for prefix in candidates:
         try:
-            verify_checkpoint(prefix)
+            if is_sharded_checkpoint(prefix):
+                verify_sharded_checkpoint(prefix)
+            else:
+                verify_checkpoint(prefix)
         except (CheckpointNotFoundError, CorruptCheckpointError) as err:
             logger.warning(
                 "Skipping checkpoint %s listed in %s: %s; falling back to the previous checkpoint.",
@@ -65,6 +76,11 @@ def latest_checkpoint(model_dir: str | os.PathLike[str], latest_filename: str | 
             continue
         return prefix
     return None
+
+
+def _read_index(prefix: str) -> dict[str, Any]:
+    """The JSON index of either layout."""
+    return read_sharded_index(prefix) if is_sharded_checkpoint(prefix) else read_index(prefix)
 
 
 def _resolve(path: str | os.PathLike[str]) -> str:
@@ -98,7 +114,10 @@ def load_checkpoint(
     >>> checkpoint.global_step, checkpoint.tensors["w"].tolist()
     (3, [1.0, 1.0])
     """
-    return read_checkpoint_file(_resolve(path), verify=verify, device=device)
+    prefix = _resolve(path)
+    if is_sharded_checkpoint(prefix):
+        return read_sharded_checkpoint(prefix, device=device)
+    return read_checkpoint_file(prefix, verify=verify, device=device)
 
 
 def list_variables(path: str | os.PathLike[str]) -> list[tuple[str, tuple[int, ...], str]]:
@@ -114,7 +133,7 @@ def list_variables(path: str | os.PathLike[str]) -> list[tuple[str, tuple[int, .
     ...     list_variables(prefix)
     [('a', (), 'int64'), ('b', (3,), 'float32')]
     """
-    index = read_index(_resolve(path))
+    index = _read_index(_resolve(path))
     try:
         found = [(v["name"], tuple(int(d) for d in v["shape"]), str(v["dtype"])) for v in index["variables"]]
     except (KeyError, TypeError, ValueError) as err:
@@ -136,7 +155,7 @@ def load_variable(path: str | os.PathLike[str], name: str) -> torch.Tensor:
     [7.0, 7.0]
     """
     prefix = _resolve(path)
-    index = read_index(prefix)
+    index = _read_index(prefix)
     names = [variable.get("name") for variable in index["variables"] if isinstance(variable, dict)]
     if name not in names:
         shown = ", ".join(sorted(str(n) for n in names)[:20]) + (", ..." if len(names) > 20 else "")
@@ -144,6 +163,8 @@ def load_variable(path: str | os.PathLike[str], name: str) -> torch.Tensor:
             f"Key {name} not found in checkpoint {prefix}. It holds: {shown}. Use list_variables(path) "
             "to see every name."
         )
+    if is_sharded_checkpoint(prefix):
+        return read_sharded_checkpoint(prefix, names=[name]).tensors[name]
     tensor_path, _ = checkpoint_files(prefix)
     try:
         with safe_open(tensor_path, framework="pt") as f:
@@ -162,18 +183,21 @@ def global_step_of(path: str | os.PathLike[str]) -> int:
     """
     try:
         prefix = _resolve(path)
-        return int(read_index(prefix)["global_step"])
+        return int(_read_index(prefix)["global_step"])
     except (ValueError, OSError, KeyError, TypeError):
         return 0
 
 
 def checkpoint_exists(path: str | os.PathLike[str]) -> bool:
-    """Whether both files of checkpoint prefix ``path`` exist (without checking their contents).
+    """Whether checkpoint prefix ``path`` exists: its JSON index and its tensor file or sharded
+    directory (without checking their contents).
 
     >>> checkpoint_exists("/nonexistent/model.ckpt-1")
     False
     """
-    return all(os.path.isfile(file) for file in checkpoint_files(checkpoint_prefix(path)))
+    prefix = checkpoint_prefix(path)
+    tensor_path, index_path = checkpoint_files(prefix)
+    return os.path.isfile(index_path) and (os.path.isfile(tensor_path) or is_sharded_checkpoint(prefix))
 
 
 def get_checkpoint_mtimes(prefixes: list[str]) -> list[float]:
@@ -185,7 +209,10 @@ def get_checkpoint_mtimes(prefixes: list[str]) -> list[float]:
     times = []
     for prefix in prefixes:
         try:
-            times.append(os.path.getmtime(checkpoint_files(checkpoint_prefix(prefix))[0]))
+            tensor_path = checkpoint_files(checkpoint_prefix(prefix))[0]
+            if not os.path.exists(tensor_path):
+                tensor_path = sharded_directory(checkpoint_prefix(prefix))
+            times.append(os.path.getmtime(tensor_path))
         except OSError:
             continue
     return times

@@ -11,6 +11,11 @@ from typing import Any
 import torch
 
 from torch_estimator.checkpoint.atomic import remove_stale_temp_files
+from torch_estimator.checkpoint.distributed import (
+    is_sharded_checkpoint,
+    read_sharded_checkpoint,
+    remove_sharded_checkpoint,
+)
 from torch_estimator.checkpoint.errors import CheckpointNotFoundError
 from torch_estimator.checkpoint.format import (
     INDEX_SUFFIX,
@@ -246,8 +251,23 @@ class Saver:
         for path in to_delete:
             try:
                 remove_checkpoint(path)
+                remove_sharded_checkpoint(path)
             except OSError as err:
                 logger.warning("Ignoring: could not delete old checkpoint %s: %s", path, err)
+
+    def checkpoint_path(self, save_path: str, global_step: int | None) -> str:
+        """The prefix ``save`` writes for ``global_step``: ``<save_path>-<step>`` (padded if asked)."""
+        if global_step is None:
+            return save_path
+        step = int(global_step)
+        return f"{save_path}-{step:08d}" if self.pad_step_number else f"{save_path}-{step}"
+
+    def record_checkpoint(self, prefix: str, latest_filename: str | None = None) -> None:
+        """Lists checkpoint ``prefix``, written by another writer (a sharded save), as ``save`` would:
+        updates the state file and deletes checkpoints beyond ``max_to_keep``."""
+        directory = os.path.dirname(prefix) or "."
+        self._adopt(directory, latest_filename)
+        self._record(prefix, directory, latest_filename)
 
     # -- save / restore --------------------------------------------------------------------------
 
@@ -280,11 +300,7 @@ class Saver:
         save_path = os.fspath(save_path)
         if isinstance(global_step, torch.Tensor):
             global_step = int(global_step.item())
-        if global_step is not None:
-            step = int(global_step)
-            prefix = f"{save_path}-{step:08d}" if self.pad_step_number else f"{save_path}-{step}"
-        else:
-            prefix = save_path
+        prefix = self.checkpoint_path(save_path, global_step)
         directory = os.path.dirname(prefix) or "."
         if not os.path.isdir(directory):
             raise ValueError(
@@ -340,7 +356,10 @@ class Saver:
             raise ValueError(
                 "No variables to restore. Create variables in model_fn, or pass allow_empty=True."
             )
-        checkpoint = read_checkpoint_file(prefix)
+        if is_sharded_checkpoint(prefix):
+            checkpoint = read_sharded_checkpoint(prefix)
+        else:
+            checkpoint = read_checkpoint_file(prefix)
         self._load(graph, checkpoint.tensors)
         if restore_rng and checkpoint.rng_state is not None:
             restore_rng_state(checkpoint.rng_state)

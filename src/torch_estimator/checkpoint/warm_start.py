@@ -24,7 +24,7 @@ from torch_estimator.checkpoint.format import checkpoint_files, checkpoint_prefi
 from torch_estimator.checkpoint.reader import latest_checkpoint, list_variables
 from torch_estimator.saved_model.format import VARIABLES_DIRECTORY, VARIABLES_FILENAME
 
-__all__ = ["VocabInfo", "WarmStartSettings"]
+__all__ = ["VocabInfo", "WarmStartSettings", "warm_start_checkpoint"]
 
 logger = logging.getLogger("torch_estimator")
 
@@ -182,6 +182,21 @@ def warm_start_settings_from(warm_start_from: Any) -> WarmStartSettings | None:
 
 
 # -- where the old values come from ------------------------------------------------------------
+
+
+def warm_start_checkpoint(settings: WarmStartSettings) -> str | None:
+    """The checkpoint prefix ``settings`` warm start from (a directory: its latest checkpoint), or None
+    when the source is an export's variables, which a checkpoint restore cannot read.
+
+    An export with no checkpoint in model_dir restores this checkpoint directly (TF's rule).
+
+    Raises:
+        ValueError: a directory without checkpoints, or a path that is no checkpoint.
+    """
+    path = settings.ckpt_to_initialize_from
+    if _export_variables_file(path) is not None:
+        return None
+    return _open_source(path).path
 
 
 @dataclasses.dataclass(frozen=True)

@@ -33,6 +33,11 @@ class TrainOp:
         self.name = name
         self.graph = graph if graph is not None else current_graph()
 
+    @property
+    def fn(self) -> Callable[[], Any]:
+        """The callable this op runs (``te.train.group`` inspects it to share one backward)."""
+        return self._fn
+
     def run(self) -> Any:
         """Runs the step."""
         return self._fn()

@@ -8,7 +8,7 @@ from torch_estimator.distribute.input_context import InputContext, shard
 from torch_estimator.distribute.launch import ProcessGroupSpec, process_group_spec
 from torch_estimator.distribute.process_group import DistributedTrainingError
 from torch_estimator.distribute.run_config import RunConfig
-from torch_estimator.distribute.strategy import DDPStrategy, SingleProcessStrategy, Strategy
+from torch_estimator.distribute.strategy import DDPStrategy, FSDPStrategy, SingleProcessStrategy, Strategy
 from torch_estimator.distribute.tf_config import TF_CONFIG_ENV, ClusterInfo, TaskType, parse_tf_config
 
 __all__ = [
@@ -16,6 +16,7 @@ __all__ = [
     "ClusterInfo",
     "DDPStrategy",
     "DistributedTrainingError",
+    "FSDPStrategy",
     "InputContext",
     "ProcessGroupSpec",
     "RunConfig",

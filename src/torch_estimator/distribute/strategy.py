@@ -7,6 +7,11 @@ on every step.
 
 * `SingleProcessStrategy`: the Graph as it is (one process).
 * `DDPStrategy`: ``torch.nn.parallel.DistributedDataParallel`` (the default when world size > 1).
+* `FSDPStrategy`: FSDP2's ``fully_shard``: each rank keeps a shard of every parameter and slot.
+
+A strategy's ``checkpoint_format`` says how training checkpoints are written: ``'safetensors'``
+(rank 0 writes one file) or ``'dcp'`` (every rank writes its shards with
+``torch.distributed.checkpoint``; readable by any number of processes).
 """
 
 from __future__ import annotations
@@ -18,8 +23,12 @@ from typing import Any, Protocol, runtime_checkable
 import torch
 from torch import nn
 
+CHECKPOINT_FORMATS = ("safetensors", "dcp")
+
 __all__ = [
+    "CHECKPOINT_FORMATS",
     "DDPStrategy",
+    "FSDPStrategy",
     "SingleProcessStrategy",
     "Strategy",
     "check_train_distribute",
@@ -78,9 +87,12 @@ class DDPStrategy:
     """Let gradients be views into the all-reduce buckets (saves memory)."""
     static_graph: bool = False
     """Must stay False (see above)."""
+    checkpoint_format: str = "safetensors"
+    """``'safetensors'`` (rank 0 writes the usual files) or ``'dcp'`` (sharded, every rank writes)."""
     name: str = dataclasses.field(default="ddp", init=False, repr=False)
 
     def __post_init__(self) -> None:
+        check_checkpoint_format(self.checkpoint_format)
         if self.static_graph:
             raise ValueError(
                 "DDPStrategy(static_graph=True) is not supported. Received: static_graph=True. The train_op "
@@ -114,11 +126,87 @@ class DDPStrategy:
         )
 
 
-_BY_NAME = ("ddp",)
+@dataclasses.dataclass(frozen=True)
+class FSDPStrategy:
+    """FSDP2 (``torch.distributed.fsdp.fully_shard``) on the whole Graph: parameters, gradients and
+    optimizer slots are sharded across ranks; checkpoints are sharded too (``checkpoint_format``
+    is always ``'dcp'``), and any number of processes can resume from them.
+
+    Wrapping broadcasts rank 0's variables first (so ranks agree without a seed), shards the Graph
+    in place, then rebinds every optimizer of the Graph to the sharded parameters, sharding any
+    slots it already holds (restored from a checkpoint) the same way.
+
+    >>> FSDPStrategy().checkpoint_format
+    'dcp'
+    """
+
+    reshard_after_forward: bool = True
+    """Free the gathered parameters after the forward pass and gather them again for backward
+    (less memory, one more all-gather per step)."""
+    name: str = dataclasses.field(default="fsdp", init=False, repr=False)
+    checkpoint_format: str = dataclasses.field(default="dcp", init=False)
+
+    def wrap(self, graph: nn.Module, device: torch.device) -> nn.Module:
+        """Shards ``graph`` in place with ``fully_shard`` and returns it."""
+        import torch.distributed as dist
+        from torch.distributed.fsdp import fully_shard
+
+        # fully_shard keeps each rank's own values; DDP would have broadcast rank 0's.
+        with torch.no_grad():
+            for tensor in [*graph.parameters(), *graph.buffers()]:
+                dist.broadcast(tensor.data, src=0)
+        fully_shard(graph, reshard_after_forward=self.reshard_after_forward)
+        parameters = dict(graph.named_parameters())
+        for owned in getattr(graph, "objects", {}).values():
+            rebind = getattr(owned, "rebind_variables", None)
+            if rebind is not None:
+                rebind(parameters, shard_like)
+        return graph
+
+
+def shard_like(value: torch.Tensor, parameter: torch.Tensor) -> torch.Tensor:
+    """``value`` sharded as ``parameter`` is, when it has the parameter's full shape (a slot).
+
+    Other values (scalars such as Adam's ``step``) are returned unchanged.
+    """
+    from torch.distributed.tensor import DTensor, distribute_tensor
+
+    if (
+        not isinstance(value, torch.Tensor)
+        or isinstance(value, DTensor)
+        or not isinstance(parameter, DTensor)
+    ):
+        return value
+    if value.shape != parameter.shape:
+        return value
+    return distribute_tensor(value.to(parameter.device), parameter.device_mesh, parameter.placements)
+
+
+def check_checkpoint_format(value: str) -> str:
+    """``value`` if it names a checkpoint format.
+
+    >>> check_checkpoint_format("dcp")
+    'dcp'
+    """
+    if value not in CHECKPOINT_FORMATS:
+        raise ValueError(f"checkpoint_format must be one of {list(CHECKPOINT_FORMATS)}. Received: {value!r}.")
+    return value
+
+
+def checkpoint_format_of(strategy: Strategy) -> str:
+    """How ``strategy`` writes training checkpoints: ``'safetensors'`` unless it says ``'dcp'``.
+
+    >>> checkpoint_format_of(SingleProcessStrategy()), checkpoint_format_of(FSDPStrategy())
+    ('safetensors', 'dcp')
+    """
+    return str(getattr(strategy, "checkpoint_format", "safetensors"))
+
+
+_BY_NAME = ("ddp", "fsdp")
 
 
 def check_train_distribute(value: Any) -> Any:
-    """``RunConfig.train_distribute`` as stored: None, a `Strategy`, or ``'ddp'`` made one.
+    """``RunConfig.train_distribute`` as stored: None, a `Strategy`, or ``'ddp'``/``'fsdp'`` made one.
 
     Raises:
         ValueError: an unknown name, or a parameter-server strategy.
@@ -126,16 +214,18 @@ def check_train_distribute(value: Any) -> Any:
 
     >>> check_train_distribute("ddp")
     DDPStrategy(find_unused_parameters=False, broadcast_buffers=True, bucket_cap_mb=None, \
-gradient_as_bucket_view=False, static_graph=False)
+gradient_as_bucket_view=False, static_graph=False, checkpoint_format='safetensors')
     """
     if value is None:
         return None
     if isinstance(value, str):
         if value == "ddp":
             return DDPStrategy()
+        if value == "fsdp":
+            return FSDPStrategy()
         raise ValueError(
             f"train_distribute must be one of {list(_BY_NAME)}, a strategy such as "
-            f"te.distribute.DDPStrategy(), or None. Received: {value!r}."
+            f"te.distribute.DDPStrategy() or te.distribute.FSDPStrategy(), or None. Received: {value!r}."
         )
     if "ParameterServer" in type(value).__name__:
         raise ValueError(
@@ -144,7 +234,7 @@ gradient_as_bucket_view=False, static_graph=False)
         )
     if not isinstance(value, Strategy):
         raise TypeError(
-            "train_distribute must be None, 'ddp' or a strategy with a name and "
+            "train_distribute must be None, 'ddp', 'fsdp' or a strategy with a name and "
             f"wrap(graph, device), such as te.distribute.DDPStrategy(). Received: {value!r}."
         )
     return value

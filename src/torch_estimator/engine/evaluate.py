@@ -15,11 +15,14 @@ Order, as tf.estimator (SEMANTICS (e)):
     rank 0 writes them to eval_dir at the global step; return them with 'loss' and 'global_step'
 
 Under torch.distributed each rank evaluates its own batches; every rank returns the metrics of all
-ranks' batches, and 'loss' is the mean of the per-batch losses over all ranks' batches.
+ranks' batches, and 'loss' is the mean of the per-batch losses over all ranks' batches. Inside
+``local_evaluation()`` (train_and_evaluate's evaluation on the saving rank) the process evaluates
+alone: input_fn gets one input pipeline, and nothing is synced across ranks (torchmetrics included).
 """
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import sys
 from collections.abc import Callable, Iterator, Mapping, Sequence
@@ -37,6 +40,7 @@ from torch_estimator.contract.hook_types import (
 )
 from torch_estimator.contract.metric_types import MetricValue, is_metric_object
 from torch_estimator.contract.mode_keys import ModeKeys
+from torch_estimator.engine.local_evaluation import evaluation_rank_and_size, is_local_evaluation
 from torch_estimator.engine.progress import ProgressBarHook
 from torch_estimator.engine.session import Session
 from torch_estimator.engine.setup import (
@@ -47,11 +51,7 @@ from torch_estimator.engine.setup import (
 )
 from torch_estimator.graph.graph import Graph
 from torch_estimator.hooks import HookList
-from torch_estimator.metrics.sync import (
-    distributed_rank_and_size,
-    reduce_metric_states,
-    unsynced_metric_names,
-)
+from torch_estimator.metrics.sync import reduce_metric_states, unsynced_metric_names
 from torch_estimator.summary import writer_for
 
 __all__ = [
@@ -144,13 +144,14 @@ def evaluate(
             if batch is None:
                 break
             features, labels = batch
-        rank, world_size = distributed_rank_and_size()
+        rank, world_size = evaluation_rank_and_size()
         if world_size > 1:
             loss = _reduce_across_ranks(graph, spec.eval_metric_ops, loss_sum, batches_done)
         else:
             loss = float(loss_sum / batches_done)
         hook_list.end(session)
-        results = {name: metric_result(metric) for name, metric in spec.eval_metric_ops.items()}
+        with _unsynced(spec.eval_metric_ops) if is_local_evaluation() else contextlib.nullcontext():
+            results = {name: metric_result(metric) for name, metric in spec.eval_metric_ops.items()}
     results["loss"] = loss
     results["global_step"] = session.global_step
     if rank == 0:
@@ -190,6 +191,29 @@ class MetricValues(Mapping[str, Any]):
 
     def __len__(self) -> int:
         return len(self.metrics)
+
+
+@contextlib.contextmanager
+def _unsynced(metrics: Mapping[str, Any]) -> Iterator[None]:
+    """torchmetrics objects compute from this process's state alone (no all_gather) in the block."""
+    # torchmetrics syncs in compute() whenever a process group exists; its distributed_available_fn
+    # decides that, so a local evaluation answers False for the duration.
+    saved: list[tuple[Any, Any]] = []
+    for metric in metrics.values():
+        modules = metric.modules() if isinstance(metric, torch.nn.Module) else ()
+        for module in modules:
+            if hasattr(module, "distributed_available_fn"):
+                saved.append((module, module.distributed_available_fn))
+                module.distributed_available_fn = _not_distributed
+    try:
+        yield
+    finally:
+        for module, function in saved:
+            module.distributed_available_fn = function
+
+
+def _not_distributed() -> bool:
+    return False
 
 
 def check_reserved_names(metrics: Mapping[str, Any]) -> None:

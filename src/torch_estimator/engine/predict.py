@@ -8,6 +8,7 @@ Order, as tf.estimator (SEMANTICS (f)); nothing runs until the first ``next()``:
     hooks = user hooks + spec.prediction_hooks; hooks.begin(); restore; after_create_session
     for each batch (starting with the first):
         hooks.before_run; spec = model_fn(batch); hooks.after_run
+        class-id outputs the Graph names (graph.set_output_vocabulary) -> numpy arrays of bytes
         yield the batch, or its rows one by one
     hooks.end(session)
 """
@@ -36,7 +37,7 @@ from torch_estimator.engine.setup import (
 )
 from torch_estimator.hooks import HookList
 
-__all__ = ["predict"]
+__all__ = ["class_names", "predict"]
 
 logger = logging.getLogger("torch_estimator")
 
@@ -84,7 +85,7 @@ def predict(
         with torch.no_grad():
             spec = run(features, None, ModeKeys.PREDICT)
         session.record_step(spec)
-        predictions = to_numpy(select(spec.predictions))
+        predictions = _name_classes(to_numpy(select(spec.predictions)), graph.output_vocabularies)
         hook_list.after_run(run_context, session.run)
         if yield_single_examples:
             yield from _rows(predictions)
@@ -97,6 +98,41 @@ def predict(
             break
         features = batch[0]
     hook_list.end(session)
+
+
+def class_names(ids: Any, vocabulary: Sequence[str] | None) -> np.ndarray:
+    """Integer class ``ids`` as TF's string tensors: an object array of bytes, ``vocabulary[id]`` or
+    ``str(id)`` when ``vocabulary`` is None.
+
+    >>> class_names(np.array([[1], [0]]), ["cat", "dog"]).tolist()
+    [[b'dog'], [b'cat']]
+    >>> class_names(np.array([0, 1]), None).tolist()
+    [b'0', b'1']
+    """
+    ids = np.asarray(ids)
+    if ids.dtype.kind not in "iu":
+        raise ValueError(f"Class ids must be integers to be named. Received an array of dtype {ids.dtype}.")
+    if vocabulary is None:
+        names = np.empty(ids.shape, dtype=object)
+        names.flat[:] = [str(int(i)).encode() for i in ids.flat]
+        return names
+    table = np.array([name.encode() for name in vocabulary] + [None], dtype=object)
+    out_of_range = (ids < 0) | (ids >= len(vocabulary))
+    if out_of_range.any():
+        raise ValueError(
+            f"Class ids must be in [0, {len(vocabulary)}) to be named by the vocabulary {list(vocabulary)}. "
+            f"Received ids {sorted(set(ids[out_of_range].tolist()))}."
+        )
+    return table[ids]
+
+
+def _name_classes(predictions: Any, vocabularies: Mapping[str, Sequence[str] | None]) -> Any:
+    if not vocabularies or not isinstance(predictions, Mapping):
+        return predictions
+    return {
+        key: class_names(value, vocabularies[key]) if key in vocabularies else value
+        for key, value in predictions.items()
+    }
 
 
 def _key_selector(predictions: Any, predict_keys: Sequence[str] | str | None) -> Callable[[Any], Any]:

@@ -19,10 +19,10 @@ from torch_estimator.contract.scaffold import Scaffold
 from torch_estimator.contract.spec import EstimatorSpec
 from torch_estimator.distribute.input_context import InputContext
 from torch_estimator.distribute.run_config import RunConfig
+from torch_estimator.engine.local_evaluation import evaluation_rank_and_size
 from torch_estimator.graph.global_step import create_global_step
 from torch_estimator.graph.graph import Graph
 from torch_estimator.inputs.batches import is_single_batch, iterate_batches, to_device
-from torch_estimator.metrics.sync import distributed_rank_and_size
 
 __all__ = [
     "CallStart",
@@ -75,7 +75,7 @@ def build_graph(setup: EstimatorSetup) -> Graph:
 def open_input(setup: EstimatorSetup, input_fn: Callable[..., Any], mode: str) -> Iterator[tuple[Any, Any]]:
     """Calls input_fn once and returns its batches, moved to the Graph's device."""
     # Each rank reads its share of the data when input_fn declares input_context.
-    rank, world_size = distributed_rank_and_size()
+    rank, world_size = evaluation_rank_and_size()  # (0, 1) in a local evaluation
     context = InputContext(world_size, rank, world_size)
     result = call_input_fn(input_fn, mode, setup.params, setup.config, input_context=context)
     if mode == ModeKeys.PREDICT and is_single_batch(result):

@@ -22,6 +22,7 @@ import dataclasses
 import logging
 import os
 import sys
+import time
 from collections.abc import Callable, Sequence
 from typing import Any
 
@@ -33,10 +34,11 @@ from torch_estimator.checkpoint import (
     checkpoint_exists,
     latest_checkpoint,
 )
+from torch_estimator.checkpoint.distributed import ShardedSaver
 from torch_estimator.contract.hook_types import SessionRunArgs, SessionRunContext, SessionRunHook
 from torch_estimator.contract.mode_keys import ModeKeys
 from torch_estimator.distribute.process_group import Replicas, join_training_group
-from torch_estimator.distribute.strategy import Strategy, resolve_strategy
+from torch_estimator.distribute.strategy import Strategy, checkpoint_format_of, resolve_strategy
 from torch_estimator.engine.progress import ProgressBarHook
 from torch_estimator.engine.session import Session
 from torch_estimator.engine.setup import (
@@ -109,9 +111,15 @@ def _train_loop(
     graph, run, batches = start.graph, start.run, start.batches
     features, labels, spec = start.features, start.labels, start.spec
 
-    saver = default_saver(config, spec.scaffold)
+    saver: Any = default_saver(config, spec.scaffold)
+    clock = None
+    if checkpoint_format_of(strategy) == "dcp":
+        # Every rank writes its shards, so every rank saves at the same steps: the save hook runs
+        # on all of them, timed by rank 0's clock (shared each step), never by their own.
+        saver = ShardedSaver(saver, replicas.is_chief, barrier=replicas.barrier)
+        clock = ChiefClock(replicas.chief_value(time.monotonic()))
     all_hooks = _assemble_hooks(
-        setup, replicas.is_chief, spec, list(hooks), steps, max_steps, saver, list(saving_listeners)
+        setup, replicas.is_chief, spec, list(hooks), steps, max_steps, saver, list(saving_listeners), clock
     )
     hook_list = HookList(all_hooks)
     hook_list.begin()
@@ -148,7 +156,10 @@ def _train_loop(
         stop = run_context.stop_requested
         batch = None if stop else next(batches, None)
         # All ranks stop at the same step: one asking (a hook, the end of its input) stops all.
-        if replicas.any(stop or batch is None):
+        if clock is not None:
+            if clock.vote(stop or batch is None, replicas.is_chief, replicas.world_size):
+                break
+        elif replicas.any(stop or batch is None):
             break
         features, labels = batch  # type: ignore[misc]
     session.finish_steps()
@@ -170,6 +181,31 @@ def _chief_checkpoint(model_dir: str, replicas: Replicas) -> str | None:
     return path
 
 
+class ChiefClock:
+    """Rank 0's monotonic time, the same on every rank: each step's stop vote carries it along.
+
+    Collective saves time-based (``save_checkpoints_secs``) read it, so all ranks decide alike.
+    """
+
+    def __init__(self, start: float) -> None:
+        self.value = start
+
+    def __call__(self) -> float:
+        return self.value
+
+    def vote(self, stop: bool, is_chief: bool, world_size: int) -> bool:
+        """One all-reduce of ``[stop, rank 0's time]``; returns whether any rank asked to stop."""
+        import torch.distributed as dist
+
+        now = time.monotonic() if is_chief else 0.0
+        vote = torch.tensor([1.0 if stop else 0.0, now], dtype=torch.float64)
+        if dist.get_backend() == "nccl":
+            vote = vote.cuda()
+        dist.all_reduce(vote)
+        self.value = float(vote[1])
+        return bool(vote[0] > 0)
+
+
 def _assemble_hooks(
     setup: EstimatorSetup,
     is_chief: bool,
@@ -179,8 +215,12 @@ def _assemble_hooks(
     max_steps: int | None,
     saver: Any,
     saving_listeners: list[CheckpointSaverListener],
+    clock: ChiefClock | None = None,
 ) -> list[SessionRunHook]:
-    """TF's hook list: chief-only hooks first, then the worker hooks (SEMANTICS (d) 7g-8)."""
+    """TF's hook list: chief-only hooks first, then the worker hooks (SEMANTICS (d) 7g-8).
+
+    With collective (sharded) saving, ``clock`` is set and every rank runs a checkpoint saver hook.
+    """
     config = setup.config
     if steps is not None or max_steps is not None:
         user_hooks.append(StopAtStepHook(num_steps=steps, last_step=max_steps))
@@ -197,13 +237,26 @@ def _assemble_hooks(
     estimator_saver_hook = None
     save_secs, save_steps = config.save_checkpoints_secs, config.save_checkpoints_steps
     existing = [h for h in [*worker_hooks, *spec.training_chief_hooks] if isinstance(h, CheckpointSaverHook)]
+    if clock is not None and existing:
+        raise ValueError(
+            "A sharded checkpoint (FSDPStrategy, or checkpoint_format='dcp') is written by every rank "
+            f"at once, so model_fn's own CheckpointSaverHook cannot save it. Received: {existing}. Remove "
+            "it and set RunConfig(save_checkpoints_steps=...) or save_checkpoints_secs instead."
+        )
+    timing: dict[str, Any] = {} if clock is None else {"clock": clock}
     if (save_secs or save_steps) and not existing:
         # Made on every task, as TF did, so saving_listeners attach; only the chief's list runs it.
         estimator_saver_hook = CheckpointSaverHook(
-            setup.model_dir, save_secs=save_secs, save_steps=save_steps, saver=saver
+            setup.model_dir, save_secs=save_secs, save_steps=save_steps, saver=saver, **timing
         )
     _attach_listeners(worker_hooks, spec.training_chief_hooks, estimator_saver_hook, saving_listeners)
     if not is_chief:
+        if clock is not None and estimator_saver_hook is not None:
+            # The same saves as the chief's hook, without its listeners (they run on the chief).
+            follower = CheckpointSaverHook(
+                setup.model_dir, save_secs=save_secs, save_steps=save_steps, saver=saver, clock=clock
+            )
+            return [follower, *worker_hooks]
         return worker_hooks
     if estimator_saver_hook is not None:
         chief_hooks.append(estimator_saver_hook)

@@ -77,9 +77,12 @@ class ModeExport:
 
 
 def export_mode(
-    setup: EstimatorSetup, mode: str, receiver_fn: Callable[[], Any], checkpoint_path: str
+    setup: EstimatorSetup, mode: str, receiver_fn: Callable[[], Any], checkpoint_path: str | None
 ) -> ModeExport:
-    """Builds, restores and traces every signature of ``mode`` (EVAL or PREDICT)."""
+    """Builds, restores and traces every signature of ``mode`` (EVAL or PREDICT).
+
+    ``checkpoint_path=None`` warm starts fresh variables with ``setup.warm_start`` instead.
+    """
     graph = build_graph(setup)
     graph.eval()
     with graph_context(graph):
@@ -169,11 +172,13 @@ class _SignatureTracer:
 
 
 def _restore(
-    graph: Graph, spec: EstimatorSpec, setup: EstimatorSetup, checkpoint_path: str, mode: str
+    graph: Graph, spec: EstimatorSpec, setup: EstimatorSetup, checkpoint_path: str | None, mode: str
 ) -> None:
     saver = default_saver(setup.config, spec.scaffold)
     try:
-        restore_or_initialize(graph, spec.scaffold, saver, checkpoint_path, None)
+        restore_or_initialize(
+            graph, spec.scaffold, saver, checkpoint_path, None, warm_start_settings=setup.warm_start
+        )
     except KeyError as err:
         raise ValueError(
             "Could not load all requested variables from checkpoint. Please make sure your model_fn does not "

@@ -2,7 +2,8 @@
 
 Order, as tf.estimator (SEMANTICS (l)):
 
-    checkpoint = checkpoint_path or the latest one   (none -> "Couldn't find trained model at ...")
+    checkpoint = checkpoint_path or the latest one, else the warm-start checkpoint (warm_start_from)
+                                                     (none -> "Couldn't find trained model at ...")
     modes = TRAIN, EVAL, PREDICT present in the map  (none -> "No valid modes for exporting found")
     export_dir = <export_dir_base>/<timestamp>; files go to a temp dir beside it
     for each mode: fresh Graph, receiver_fn(), model_fn, restore, one program per signature
@@ -14,6 +15,7 @@ program torch.export can save and a server can run; export EVAL for loss, predic
 
 from __future__ import annotations
 
+import dataclasses
 import os
 import time
 from collections.abc import Callable, Mapping
@@ -22,6 +24,7 @@ from typing import Any
 import torch
 
 from torch_estimator.checkpoint import latest_checkpoint
+from torch_estimator.checkpoint.warm_start import warm_start_checkpoint
 from torch_estimator.contract.mode_keys import ModeKeys
 from torch_estimator.contract.spec import DEFAULT_SERVING_KEY
 from torch_estimator.engine.setup import EstimatorSetup
@@ -66,7 +69,12 @@ def export_all_saved_models(
     """
     del as_text  # The signature file is always JSON text.
     checkpoint_path = checkpoint_path or latest_checkpoint(setup.model_dir)
-    if not checkpoint_path:
+    warm_start = None
+    if not checkpoint_path and setup.warm_start is not None:
+        # TF restores the warm-start checkpoint directly; an export's variables are warm started.
+        checkpoint_path = warm_start_checkpoint(setup.warm_start)
+        warm_start = setup.warm_start if checkpoint_path is None else None
+    if not checkpoint_path and warm_start is None:
         raise ValueError(
             f"Couldn't find trained model at {setup.model_dir}. Train the Estimator first, or pass "
             "checkpoint_path=."
@@ -84,8 +92,8 @@ def export_all_saved_models(
             "ModeKeys.EVAL for loss, predictions and metrics, and keep training from the checkpoints."
         )
     # Exports run on the CPU in full precision, so the programs load anywhere.
-    cpu_setup = EstimatorSetup(
-        setup.model_fn, setup.model_dir, setup.config.replace(device="cpu", precision="32"), setup.params
+    cpu_setup = dataclasses.replace(
+        setup, config=setup.config.replace(device="cpu", precision="32"), warm_start=warm_start
     )
     with export_directory(os.fspath(export_dir_base), clock, sleep) as (temp_dir, final):
         exports = [

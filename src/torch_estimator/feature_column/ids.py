@@ -15,7 +15,15 @@ import torch
 
 from torch_estimator.layers.embedding import embedding_lookup
 
-__all__ = ["COMBINERS", "IdBatch", "combine_embeddings", "is_tracing", "multi_hot"]
+__all__ = [
+    "COMBINERS",
+    "IdBatch",
+    "combine_embeddings",
+    "is_tracing",
+    "lookup_rows",
+    "multi_hot",
+    "sparse_gradients_apply",
+]
 
 COMBINERS = ("mean", "sqrtn", "sum")
 """How several ids of one example combine (TF's ``combiner`` / ``sparse_combiner``)."""
@@ -78,11 +86,10 @@ def combine_embeddings(
     if max_norm is not None:
         rows = embedding_lookup(table, flat_ids, max_norm=max_norm)
     elif flat_weights is None and width == 1:
-        # One id of weight 1 per example: every combiner gives the row itself. index_select's
-        # backward (an index_add) is about twice as fast as F.embedding's on CPU.
-        return table.index_select(0, flat_ids.reshape(-1)).reshape(*lead, dimension)
+        # One id of weight 1 per example: every combiner gives the row itself.
+        return lookup_rows(table, flat_ids.reshape(-1)).reshape(*lead, dimension)
     else:
-        rows = table.index_select(0, flat_ids.reshape(-1)).reshape(-1, width, dimension)
+        rows = lookup_rows(table, flat_ids.reshape(-1)).reshape(-1, width, dimension)
     if flat_weights is not None:
         rows = rows * flat_weights.unsqueeze(-1)
     summed = rows.sum(1)
@@ -96,6 +103,37 @@ def combine_embeddings(
         total = total.unsqueeze(1)
         combined = torch.where(total > 0, summed / total.clamp(min=torch.finfo(total.dtype).tiny), 0.0)
     return combined.reshape(*lead, dimension)
+
+
+def sparse_gradients_apply(table: torch.Tensor) -> bool:
+    """Whether a lookup into ``table`` back-propagates a row-sparse (COO) gradient.
+
+    Yes for a trainable leaf table in an eager, single-process backward: the gradient then holds
+    only the looked-up rows instead of a table-sized tensor of zeros, and the TF update rules apply
+    it row by row (``te.train`` densifies it for any other optimizer). No when tracing
+    (torch.compile / export want one dense graph) or when a process group is up (DDP and FSDP
+    reduce dense gradients).
+
+    >>> sparse_gradients_apply(torch.nn.Parameter(torch.zeros(3, 2)))
+    True
+    """
+    if not (table.requires_grad and table.is_leaf and torch.is_grad_enabled()) or is_tracing():
+        return False
+    return not (torch.distributed.is_available() and torch.distributed.is_initialized())
+
+
+def lookup_rows(table: torch.Tensor, ids: torch.Tensor) -> torch.Tensor:
+    """``table[ids]`` for 1-D ``ids``, with a row-sparse gradient where ``sparse_gradients_apply``.
+
+    >>> table = torch.nn.Parameter(torch.tensor([[1.0], [2.0], [3.0]]))
+    >>> lookup_rows(table, torch.tensor([2, 2])).sum().backward()
+    >>> table.grad.is_sparse, table.grad.to_dense().flatten().tolist()
+    (True, [0.0, 0.0, 2.0])
+    """
+    if sparse_gradients_apply(table):
+        return torch.nn.functional.embedding(ids, table, sparse=True)
+    # index_select's backward (an index_add) is about twice as fast as F.embedding's dense one on CPU.
+    return table.index_select(0, ids)
 
 
 def multi_hot(batch: IdBatch, num_buckets: int) -> torch.Tensor:

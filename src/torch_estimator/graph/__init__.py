@@ -6,7 +6,7 @@ from torch_estimator.graph.global_step import (
     get_global_step,
     get_or_create_global_step,
 )
-from torch_estimator.graph.graph import Graph, require_graph
+from torch_estimator.graph.graph import Graph, require_graph, set_output_vocabulary
 from torch_estimator.graph.variables import get_module, get_variable, identity, variable_scope
 
 __all__ = [
@@ -19,5 +19,6 @@ __all__ = [
     "get_variable",
     "identity",
     "require_graph",
+    "set_output_vocabulary",
     "variable_scope",
 ]

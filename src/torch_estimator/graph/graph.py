@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import copy
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from typing import Any
 
 import torch
@@ -15,11 +15,13 @@ from torch_estimator.contract.fn_args import call_model_fn, fn_args
 from torch_estimator.contract.mode_keys import ModeKeys
 from torch_estimator.contract.spec import EstimatorSpec
 
-__all__ = ["Graph", "require_graph"]
+__all__ = ["Graph", "require_graph", "set_output_vocabulary"]
 
 # Plain attributes written on every model_fn call. nn.Module.__setattr__ checks each assignment for
 # Parameters, Modules and buffers (a few microseconds); these never hold any, so they skip it.
-_PER_CALL_ATTRIBUTES = frozenset({"call_count", "scope", "named_tensors", "summaries", "building"})
+_PER_CALL_ATTRIBUTES = frozenset(
+    {"call_count", "scope", "named_tensors", "summaries", "building", "output_vocabularies"}
+)
 
 
 class Graph(nn.Module):
@@ -65,6 +67,8 @@ class Graph(nn.Module):
         self.named_tensors: dict[str, torch.Tensor] = {}
         # tag -> (kind, value) recorded by te.summary.* during the current call.
         self.summaries: dict[str, tuple[str, Any]] = {}
+        # prediction key -> class names (None: str(id)) for outputs of class ids, set during the call.
+        self.output_vocabularies: dict[str, tuple[str, ...] | None] = {}
         self.call_count = 0
         self.scope = ""
         self.scope_initializers: dict[str, Any] = {}
@@ -86,6 +90,7 @@ class Graph(nn.Module):
         self._name_counts.clear()
         self.named_tensors = {}
         self.summaries = {}
+        self.output_vocabularies = {}
         token = set_current_graph(self)
         try:
             return call_model_fn(
@@ -102,6 +107,27 @@ class Graph(nn.Module):
             yield self
         finally:
             self.building = False
+
+    def set_output_vocabulary(self, key: str, vocabulary: Sequence[str] | None = None) -> None:
+        """Marks prediction ``key`` as int64 class ids named by ``vocabulary`` (None: ``str(id)``).
+
+        torch has no string tensors: ``predict()`` turns the ids of such a key into bytes strings, as
+        TF yielded them. Holds for the current model_fn call only.
+
+        >>> graph = Graph(lambda features, mode: None)
+        >>> graph.set_output_vocabulary("classes", ["cat", "dog"])
+        >>> graph.output_vocabularies
+        {'classes': ('cat', 'dog')}
+        """
+        if not isinstance(key, str):
+            raise TypeError(f"The prediction key must be a string. Received: {key!r}.")
+        if vocabulary is not None:
+            if isinstance(vocabulary, (str, bytes)) or not all(isinstance(v, str) for v in vocabulary):
+                raise TypeError(
+                    f"vocabulary must be a sequence of strings or None. Received for {key!r}: {vocabulary!r}."
+                )
+            vocabulary = tuple(vocabulary)
+        self.output_vocabularies[key] = vocabulary
 
     # -- names -------------------------------------------------------------------------------
 
@@ -267,3 +293,20 @@ def require_graph(what: str) -> Graph:
             "Outside model_fn there is no Graph to own the variable."
         )
     return graph
+
+
+def set_output_vocabulary(key: str, vocabulary: Sequence[str] | None = None) -> None:
+    """Inside model_fn: prediction ``key`` holds int64 class ids named by ``vocabulary`` (None: ``str(id)``).
+
+    ``Estimator.predict()`` then yields that key as bytes strings, as TF's string predictions were.
+
+    >>> import torch_estimator as te
+    >>> def model_fn(features, mode):
+    ...     te.graph.set_output_vocabulary("classes", ["neg", "pos"])
+    ...     return te.EstimatorSpec(mode, predictions={"classes": (features > 0).long()})
+    >>> graph = Graph(model_fn)
+    >>> _ = graph(torch.tensor([1.0, -1.0]), None, te.ModeKeys.PREDICT)
+    >>> graph.output_vocabularies
+    {'classes': ('neg', 'pos')}
+    """
+    require_graph("te.graph.set_output_vocabulary").set_output_vocabulary(key, vocabulary)

@@ -7,6 +7,10 @@ tensors (detached, on their device): nothing is converted to Python per step. Th
 Tags follow TF 1: the name is cleaned (characters outside ``[-/\\w.]`` become ``_``), put under the
 current variable scope, and uniqued within one model_fn call (``loss``, ``loss_1``). With ``family``
 the tag is ``<family>/<scope>/<family>/<name>``, exactly as TF 1 wrote it.
+
+While ``torch.export`` traces model_fn (``export_saved_model``) every op is a no-op that only
+returns the tag: an export has no summaries, and touching a variable there (``w.detach()`` for a
+histogram) leaves a constant torch.export cannot lift.
 """
 
 from __future__ import annotations
@@ -47,6 +51,8 @@ def scalar(name: str, tensor: Any, collections: Any = None, family: str | None =
     ('scalar', tensor(2.))
     """
     graph = _require_graph("te.summary.scalar", name)
+    if torch.compiler.is_exporting():
+        return _tag(graph, name, family)
     if isinstance(tensor, torch.Tensor):
         if tensor.numel() != 1:
             raise ValueError(
@@ -77,6 +83,8 @@ def histogram(name: str, values: Any, collections: Any = None, family: str | Non
     'histogram'
     """
     graph = _require_graph("te.summary.histogram", name)
+    if torch.compiler.is_exporting():
+        return _tag(graph, name, family)
     value = values.detach() if isinstance(values, torch.Tensor) else torch.as_tensor(values)
     if value.is_complex():
         raise TypeError(
@@ -108,6 +116,8 @@ def image(
     (2, 8, 8, 3)
     """
     graph = _require_graph("te.summary.image", name)
+    if torch.compiler.is_exporting():
+        return _tag(graph, name, family)
     if not isinstance(tensor, torch.Tensor) or tensor.dim() != 4 or tensor.shape[-1] not in (1, 3, 4):
         shape = tuple(tensor.shape) if isinstance(tensor, torch.Tensor) else type(tensor).__name__
         raise ValueError(
@@ -140,6 +150,8 @@ def text(name: str, tensor: Any, collections: Any = None) -> str:
     ('text', 'hello')
     """
     graph = _require_graph("te.summary.text", name)
+    if torch.compiler.is_exporting():
+        return _tag(graph, name, None)
     if not isinstance(tensor, (str, bytes, list, tuple, np.ndarray, torch.Tensor)):
         raise TypeError(
             f"te.summary.text({name!r}, ...) needs a str, bytes, or a list / numpy array of them. "
@@ -175,6 +187,13 @@ def _require_graph(what: str, name: Any) -> Any:
 
 
 def _record(graph: Any, kind: str, name: str, family: str | None, value: Any) -> str:
+    tag = _tag(graph, name, family)
+    graph.summaries[tag] = (kind, value)
+    return tag
+
+
+def _tag(graph: Any, name: str, family: str | None) -> str:
+    """The tag for ``name``: cleaned, scoped, uniqued against this call's summaries."""
     name = clean_tag(name)
     if family is not None:
         family = clean_tag(family)
@@ -187,5 +206,4 @@ def _record(graph: Any, kind: str, name: str, family: str | None, value: Any) ->
         # Same name twice in one model_fn call: TF's name scope made it unique the same way.
         count += 1
         tag = f"{prefix}{base}_{count}"
-    graph.summaries[tag] = (kind, value)
     return tag

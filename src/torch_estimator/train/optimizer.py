@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Callable, Iterable, Sequence
 from typing import Any
 
@@ -10,7 +11,7 @@ import torch
 from torch_estimator.contract.train_op import TrainOp
 from torch_estimator.graph.graph import Graph, require_graph
 
-__all__ = ["Optimizer", "OptimizerState", "group"]
+__all__ = ["MinimizeStep", "Optimizer", "OptimizerState", "accepts_sparse_gradients", "group"]
 
 
 class OptimizerState:
@@ -88,6 +89,28 @@ class OptimizerState:
                 for group in self.optimizer.param_groups:
                     group[key] = value.clone()
 
+    def rebind_variables(
+        self,
+        parameters: dict[str, torch.Tensor],
+        convert_slot: Callable[[torch.Tensor, torch.Tensor], torch.Tensor],
+    ) -> None:
+        """Points the optimizer at new parameter objects of the same names (a sharding wrapper
+        replaced them); each slot becomes ``convert_slot(slot, new_parameter)``."""
+        renamed: dict[int, str] = {}
+        for group in self.optimizer.param_groups:
+            for position, old in enumerate(group["params"]):
+                name = self.variable_names.get(id(old))
+                new = parameters.get(name) if name is not None else None
+                if new is None or new is old:
+                    continue
+                group["params"][position] = new
+                renamed[id(new)] = name  # type: ignore[assignment]
+                state = self.optimizer.state.pop(old, None)
+                if state:
+                    converted = {key: convert_slot(value, new) for key, value in state.items()}
+                    self.optimizer.state[new] = converted
+        self.variable_names.update(renamed)
+
 
 def _as_tensor(value: Any) -> torch.Tensor:
     return value if isinstance(value, torch.Tensor) else torch.tensor(value)
@@ -152,37 +175,16 @@ class Optimizer:
         state = self._state(graph, var_list)
         params = [param for group in state.optimizer.param_groups for param in group["params"]]
         self._push_hyperparameters(state)
-        clip_norm, scaler = self.clip_norm, graph.grad_scaler
 
-        optimizer = state.optimizer
-        # Our TF rules expose update(): step() without torch's per-call profiler wrapper.
-        apply_update = getattr(optimizer, "update", optimizer.step)
-
-        def step() -> None:
-            if not loss.requires_grad:
-                raise ValueError(
-                    "No gradients provided for any variable: the loss does not depend on any trainable "
-                    f"variable of {self.name}'s var_list. Check that model_fn builds the loss from its "
-                    "variables."
-                )
-            # zero_grad(set_to_none=True) by hand: torch's zero_grad adds a profiler record per call.
-            for param in params:
-                param.grad = None
-            if scaler is not None:
-                scaler.scale(loss).backward()
-                if clip_norm is not None:
-                    scaler.unscale_(optimizer)
-                    torch.nn.utils.clip_grad_norm_(params, clip_norm)
-                scaler.step(optimizer)
-                scaler.update()
-            else:
-                loss.backward()
-                if clip_norm is not None:
-                    torch.nn.utils.clip_grad_norm_(params, clip_norm)
-                apply_update()
-            if global_step is not None:
-                _advance(global_step)
-
+        step = MinimizeStep(
+            loss=loss,
+            optimizer=state.optimizer,
+            params=params,
+            clip_norm=self.clip_norm,
+            scaler=graph.grad_scaler,
+            global_step=global_step,
+            owner=self.name,
+        )
         return TrainOp(step, name=name or f"{self.name}/minimize", graph=graph)
 
     def compute_gradients(
@@ -190,7 +192,10 @@ class Optimizer:
     ) -> list[tuple[torch.Tensor | None, torch.Tensor]]:
         """``[(gradient, variable), ...]`` computed now; a variable the loss does not reach gets None.
 
-        During the Graph's build pass (no gradients are taken) every gradient is zeros.
+        During the Graph's build pass (no gradients are taken) every gradient is zeros. The gradients
+        are taken with ``torch.autograd.grad``, which does not fire DDP's all-reduce hooks: under
+        ``DDPStrategy`` each rank would apply its own gradients. To train several optimizers on one
+        loss, ``group`` their ``minimize`` ops instead (one backward, reduced by DDP).
         """
         graph = require_graph("optimizer.compute_gradients")
         variables = list(var_list) if var_list is not None else graph.trainable_variables()
@@ -218,9 +223,11 @@ class Optimizer:
 
         apply_update = getattr(state.optimizer, "update", state.optimizer.step)
 
+        sparse_ok = accepts_sparse_gradients(state.optimizer)
+
         def step() -> None:
             for grad, variable in pairs:
-                variable.grad = grad
+                variable.grad = grad if sparse_ok or grad is None or not grad.is_sparse else grad.to_dense()
             apply_update()
             if global_step is not None:
                 _advance(global_step)
@@ -273,8 +280,145 @@ def _advance(global_step: torch.Tensor) -> None:
     global_step.add_(1)
 
 
+def accepts_sparse_gradients(optimizer: torch.optim.Optimizer) -> bool:
+    """Whether ``optimizer`` takes row-sparse (COO) gradients; other optimizers get them densified.
+
+    The TF update rules say so with a class attribute; a plain ``torch.optim`` class is assumed not to.
+
+    >>> accepts_sparse_gradients(torch.optim.Adam([torch.nn.Parameter(torch.ones(1))]))
+    False
+    """
+    return bool(getattr(optimizer, "accepts_sparse_gradients", False))
+
+
+class MinimizeStep:
+    """The work of one ``minimize`` TrainOp, in two halves that ``group`` can share.
+
+    ``backward()`` clears the gradients of ``params`` and back-propagates ``loss`` (scaled when the
+    Graph trains in mixed precision); ``apply()`` clips, steps the optimizer and advances the global
+    step. Calling the object runs both. Gradients land in ``.grad`` through ``loss.backward()``, so
+    DDP's all-reduce hooks average them across ranks.
+
+    >>> w = torch.nn.Parameter(torch.tensor([1.0]))
+    >>> step = MinimizeStep((2 * w).sum(), torch.optim.SGD([w], lr=0.1), [w])
+    >>> step(); round(w.item(), 4)
+    0.8
+    """
+
+    def __init__(
+        self,
+        loss: torch.Tensor,
+        optimizer: torch.optim.Optimizer,
+        params: list[torch.Tensor],
+        *,
+        clip_norm: float | None = None,
+        scaler: Any = None,
+        global_step: torch.Tensor | None = None,
+        owner: str = "Optimizer",
+    ) -> None:
+        self.loss = loss
+        self.optimizer = optimizer
+        self.params = params
+        self.clip_norm = clip_norm
+        self.scaler = scaler
+        self.global_step = global_step
+        self.owner = owner
+        # Our TF rules expose update(): step() without torch's per-call profiler wrapper.
+        self.apply_update = getattr(optimizer, "update", optimizer.step)
+        self.densify = clip_norm is not None or not accepts_sparse_gradients(optimizer)
+
+    def __call__(self) -> None:
+        self.backward()
+        self.apply()
+        self.finish()
+
+    def check_loss(self) -> None:
+        """Raises TF's "No gradients provided" error when the loss reaches no trainable variable."""
+        if not self.loss.requires_grad:
+            raise ValueError(
+                "No gradients provided for any variable: the loss does not depend on any trainable "
+                f"variable of {self.owner}'s var_list. Check that model_fn builds the loss from its "
+                "variables."
+            )
+
+    def backward(self, params: Iterable[torch.Tensor] | None = None) -> None:
+        """Clears the gradients of ``params`` (default: this step's) and back-propagates the loss once."""
+        self.check_loss()
+        # zero_grad(set_to_none=True) by hand: torch's zero_grad adds a profiler record per call.
+        for param in self.params if params is None else params:
+            param.grad = None
+        if self.scaler is not None:
+            self.scaler.scale(self.loss).backward()
+        else:
+            self.loss.backward()
+
+    def apply(self) -> None:
+        """Clips and applies the gradients now in ``.grad``, then advances the global step if given."""
+        if self.densify:
+            for param in self.params:
+                if param.grad is not None and param.grad.is_sparse:
+                    param.grad = param.grad.to_dense()
+        if self.scaler is not None:
+            if self.clip_norm is not None:
+                self.scaler.unscale_(self.optimizer)
+                torch.nn.utils.clip_grad_norm_(self.params, self.clip_norm)
+            self.scaler.step(self.optimizer)
+        else:
+            if self.clip_norm is not None:
+                torch.nn.utils.clip_grad_norm_(self.params, self.clip_norm)
+            self.apply_update()
+        if self.global_step is not None:
+            _advance(self.global_step)
+
+    def finish(self) -> None:
+        """Updates the loss scale after every optimizer sharing the backward has stepped."""
+        if self.scaler is not None:
+            self.scaler.update()
+
+
+def _minimize_step(op: Any) -> MinimizeStep | None:
+    fn = op.fn if isinstance(op, TrainOp) else op
+    return fn if isinstance(fn, MinimizeStep) else None
+
+
+def _run_minimize_steps(steps: list[MinimizeStep]) -> None:
+    # One backward for every step on this loss, then each optimizer applies its own gradients.
+    steps[0].backward([param for step in steps for param in step.params])
+    for step in steps:
+        step.apply()
+    steps[0].finish()
+
+
+def _share_backward(ops: list[Callable[[], Any]]) -> list[Callable[[], Any]]:
+    """``ops`` with every run of ``minimize`` ops on one loss merged into one shared-backward call."""
+    merged: list[Callable[[], Any]] = []
+    index = 0
+    while index < len(ops):
+        first = _minimize_step(ops[index])
+        end = index + 1
+        if first is not None:
+            while end < len(ops):
+                other = _minimize_step(ops[end])
+                if other is None or other.loss is not first.loss or other.scaler is not first.scaler:
+                    break
+                end += 1
+        if end - index > 1:
+            steps = [_minimize_step(op) for op in ops[index:end]]
+            merged.append(functools.partial(_run_minimize_steps, steps))
+        else:
+            merged.append(ops[index])
+        index = end
+    return merged
+
+
 def group(*ops: TrainOp | Callable[[], Any], name: str = "group") -> TrainOp:
     """One TrainOp running ``ops`` in order (TF's ``tf.group`` of train ops).
+
+    Consecutive ``minimize`` ops on the same loss share ONE backward pass: the gradients of all
+    their variables are taken together (through ``.grad``, so DDP averages them), then each
+    optimizer applies its own. This is how several optimizers train one model (TF's wide-and-deep
+    ``tf.group(linear_opt.minimize(loss, var_list=...), dnn_opt.minimize(loss, var_list=...))``);
+    back-propagating the same loss twice would fail.
 
     >>> calls = []
     >>> op = group(lambda: calls.append(1), lambda: calls.append(2))
@@ -290,9 +434,10 @@ def group(*ops: TrainOp | Callable[[], Any], name: str = "group") -> TrainOp:
     for op in flat:
         if not callable(op):
             raise TypeError(f"group takes TrainOps or zero-argument callables. Received: {op!r}.")
+    runs = _share_backward(flat)
 
     def run_all() -> None:
-        for op in flat:
+        for op in runs:
             op()
 
     return TrainOp(run_all, name=name)

@@ -10,7 +10,14 @@ TF skipped variables without a gradient). Class attributes describe the state fo
 * ``non_slot_names``: optimizer-wide tensors kept in ``param_groups[0]`` (``beta1_power``).
 
 Slots are created on the first step unless a checkpoint restore installed them before it.
-Gradients must be dense.
+
+Row-sparse gradients (a COO ``.grad``, as embedding lookups produce) are applied row by row by the
+rules whose sparse update equals their dense one: ``GradientDescent`` and ``Adagrad`` (a row whose
+gradient is zero does not change in the dense update either) and ``Ftrl`` (TF's
+``SparseApplyFtrl``, which TF runs for embedding tables; see ``Ftrl``). Those set
+``accepts_sparse_gradients``. ``Momentum``, ``RMSProp`` and the Adams densify the gradient first:
+TF's sparse kernels of the first two update only the touched rows ("lazily") and so differ from
+the dense rule, and the dense numbers are the ones kept here.
 """
 
 from __future__ import annotations
@@ -21,7 +28,17 @@ from typing import Any
 
 import torch
 
-__all__ = ["Adagrad", "Adam", "AdamW", "Ftrl", "GradientDescent", "Momentum", "RMSProp", "UpdateRule"]
+__all__ = [
+    "Adagrad",
+    "Adam",
+    "AdamW",
+    "Ftrl",
+    "GradientDescent",
+    "Momentum",
+    "RMSProp",
+    "UpdateRule",
+    "unique_rows",
+]
 
 Tensor = torch.Tensor
 
@@ -44,6 +61,7 @@ class UpdateRule(torch.optim.Optimizer):
     default_name: str = "UpdateRule"
     slot_names: Mapping[str, str] = {}
     non_slot_names: tuple[str, ...] = ()
+    accepts_sparse_gradients: bool = False
 
     def __init__(self, params: Iterable[Any], **hyperparameters: Any) -> None:
         self.validate(hyperparameters)
@@ -76,15 +94,25 @@ class UpdateRule(torch.optim.Optimizer):
         """
         applied = False
         for group in self.param_groups:
-            params, grads = _params_with_grads(group)
+            params, grads, sparse = _params_with_grads(group, self.accepts_sparse_gradients)
             if params:
                 self.apply_dense(group, params, grads)
+                applied = True
+            for param, grad in sparse:
+                self.apply_sparse(group, param, *unique_rows(grad))
                 applied = True
         if applied:
             self.finish()
 
     def apply_dense(self, group: dict[str, Any], params: list[Tensor], grads: list[Tensor]) -> None:
         """Updates ``params`` in place from ``grads`` with ``group``'s hyperparameters."""
+        raise NotImplementedError
+
+    def apply_sparse(self, group: dict[str, Any], param: Tensor, rows: Tensor, values: Tensor) -> None:
+        """Updates rows ``rows`` (unique) of ``param`` from their gradient ``values``.
+
+        Only rules with ``accepts_sparse_gradients`` are called; the others get dense gradients.
+        """
         raise NotImplementedError
 
     def finish(self) -> None:
@@ -111,20 +139,54 @@ class UpdateRule(torch.optim.Optimizer):
         return found
 
 
-def _params_with_grads(group: dict[str, Any]) -> tuple[list[Tensor], list[Tensor]]:
-    params, grads = [], []
+def _params_with_grads(
+    group: dict[str, Any], accepts_sparse: bool
+) -> tuple[list[Tensor], list[Tensor], list[tuple[Tensor, Tensor]]]:
+    """The dense ``(params, grads)`` and the sparse ``(param, grad)`` pairs of ``group``.
+
+    A sparse gradient is densified for a rule that does not take sparse gradients.
+    """
+    params, grads, sparse = [], [], []
     for param in group["params"]:
         grad = param.grad
         if grad is None:
             continue
         if grad.is_sparse:
-            raise ValueError(
-                f"TF update rules take dense gradients only; a {tuple(param.shape)} parameter got a sparse "
-                "gradient. Create the embedding with sparse=False (the default)."
-            )
+            if accepts_sparse:
+                sparse.append((param, grad))
+                continue
+            grad = grad.to_dense()
         params.append(param)
         grads.append(grad)
-    return params, grads
+    return params, grads, sparse
+
+
+def unique_rows(grad: Tensor) -> tuple[Tensor, Tensor]:
+    """``(rows, values)`` of a row-sparse gradient: each row once, in order, duplicates summed.
+
+    The same as ``grad.coalesce()`` without its sort: a row mask over the table finds the rows.
+    Duplicates add in their original order, as the dense gradient's ``index_add`` adds them.
+
+    >>> grad = torch.sparse_coo_tensor([[2, 0, 2]], [1.0, 2.0, 3.0], (4,), check_invariants=True)
+    >>> [t.tolist() for t in unique_rows(grad)]
+    [[0, 2], [2.0, 4.0]]
+    """
+    if grad.is_coalesced():
+        return grad.indices()[0], grad.values()
+    # torch's names for the stored (uncoalesced) indices and values.
+    ids, values = grad._indices()[0], grad._values()
+    num_rows = grad.shape[0]
+    seen = torch.zeros(num_rows, dtype=torch.bool, device=ids.device)
+    seen[ids] = True
+    rows = seen.nonzero().squeeze(1)
+    position = torch.empty(num_rows, dtype=torch.long, device=ids.device)
+    position[rows] = torch.arange(rows.shape[0], device=ids.device)
+    summed = values.new_zeros((rows.shape[0], *values.shape[1:])).index_add_(0, position[ids], values)
+    return rows, summed
+
+
+def _rows(tensor: Tensor, rows: Tensor) -> Tensor:
+    return tensor.index_select(0, rows)
 
 
 def _require(
@@ -154,12 +216,16 @@ class GradientDescent(UpdateRule):
     """
 
     default_name = "GradientDescent"
+    accepts_sparse_gradients = True
 
     def __init__(self, params: Iterable[Any], lr: float = 0.01) -> None:
         super().__init__(params, lr=lr)
 
     def apply_dense(self, group: dict[str, Any], params: list[Tensor], grads: list[Tensor]) -> None:
         torch._foreach_add_(params, grads, alpha=-group["lr"])
+
+    def apply_sparse(self, group: dict[str, Any], param: Tensor, rows: Tensor, values: Tensor) -> None:
+        param.index_copy_(0, rows, _rows(param, rows).add_(values, alpha=-group["lr"]))
 
 
 class Momentum(UpdateRule):
@@ -345,6 +411,7 @@ class Adagrad(UpdateRule):
 
     default_name = "Adagrad"
     slot_names: Mapping[str, str] = {"accumulator": ""}
+    accepts_sparse_gradients = True
 
     def __init__(
         self, params: Iterable[Any], lr: float = 0.01, initial_accumulator_value: float = 0.1
@@ -361,6 +428,15 @@ class Adagrad(UpdateRule):
         accums = self.slots(params, "accumulator", lambda param: torch.full_like(param, initial))
         torch._foreach_addcmul_(accums, grads, grads)
         torch._foreach_addcdiv_(params, grads, torch._foreach_sqrt(accums), value=-group["lr"])
+
+    def apply_sparse(self, group: dict[str, Any], param: Tensor, rows: Tensor, values: Tensor) -> None:
+        # Rows without a gradient keep accum (+0) and var (-lr * 0 / sqrt(accum)): the dense result.
+        initial = float(group["initial_accumulator_value"])
+        (accum,) = self.slots([param], "accumulator", lambda param: torch.full_like(param, initial))
+        accum_rows = _rows(accum, rows).addcmul_(values, values)
+        accum.index_copy_(0, rows, accum_rows)
+        param_rows = _rows(param, rows).addcdiv_(values, accum_rows.sqrt(), value=-group["lr"])
+        param.index_copy_(0, rows, param_rows)
 
 
 class RMSProp(UpdateRule):
@@ -435,6 +511,12 @@ class Ftrl(UpdateRule):
     Slots ``accum`` -> ``<var>/Ftrl`` (starts at ``initial_accumulator_value``), ``linear`` ->
     ``<var>/Ftrl_1``.
 
+    A sparse gradient updates only its rows (TF's ``SparseApplyFtrl``, what TF applies to embedding
+    and linear-model tables). A dense zero gradient leaves ``accum`` and ``linear`` alone but
+    recomputes ``var`` from them, so the two agree whenever ``var`` already is that value: for
+    tables starting at zero (``linear`` 0 gives ``var`` 0) with a fixed learning rate, l1, l2 and
+    beta and no ``l2_shrinkage`` (which moves ``linear`` by ``2 * l2_shrinkage * var`` even at g=0).
+
     >>> w = torch.nn.Parameter(torch.tensor([0.0, 0.0]))
     >>> w.grad = torch.tensor([0.5, -2.0])
     >>> Ftrl([w], lr=0.1, l1=1.0).step(); [round(x, 4) for x in w.tolist()]  # |linear| <= l1 -> 0
@@ -443,6 +525,7 @@ class Ftrl(UpdateRule):
 
     default_name = "Ftrl"
     slot_names: Mapping[str, str] = {"accum": "", "linear": "_1"}
+    accepts_sparse_gradients = True
 
     def __init__(
         self,
@@ -483,6 +566,15 @@ class Ftrl(UpdateRule):
         linears = self.slots(params, "linear", _zeros)
         for var, accum, linear, grad in zip(params, accums, linears, grads, strict=True):
             _ftrl_update(var, accum, linear, grad, group)
+
+    def apply_sparse(self, group: dict[str, Any], param: Tensor, rows: Tensor, values: Tensor) -> None:
+        initial = float(group["initial_accumulator_value"])
+        (accum,) = self.slots([param], "accum", lambda param: torch.full_like(param, initial))
+        (linear,) = self.slots([param], "linear", _zeros)
+        var_rows, accum_rows, linear_rows = _rows(param, rows), _rows(accum, rows), _rows(linear, rows)
+        _ftrl_update(var_rows, accum_rows, linear_rows, values, group)
+        for tensor, updated in ((param, var_rows), (accum, accum_rows), (linear, linear_rows)):
+            tensor.index_copy_(0, rows, updated)
 
 
 def _ftrl_update(var: Tensor, accum: Tensor, linear: Tensor, grad: Tensor, group: dict[str, Any]) -> None:

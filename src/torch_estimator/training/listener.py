@@ -10,7 +10,10 @@ Used by the ``local`` (and legacy ``master``) role. Order, as tf.estimator (SEMA
     end(s):        s not evaluated yet -> evaluate & export once more (the final checkpoint)
 
 Evaluation reloads the just-saved checkpoint from disk (``Estimator.evaluate``), exactly as a
-separate evaluator process would see it.
+separate evaluator process would see it. Only the saving process (rank 0 under torchrun) has this
+listener, so it evaluates inside ``local_evaluation()``: all the eval data, no collectives across
+ranks. The other ranks wait at their next training collective (``RunConfig.collective_timeout_secs``
+bounds the wait: keep it above the time an evaluation and its exports take).
 """
 
 from __future__ import annotations
@@ -20,6 +23,7 @@ import time
 from collections.abc import Callable
 from typing import Any
 
+from torch_estimator.engine.local_evaluation import local_evaluation
 from torch_estimator.hooks import CheckpointSaverListener, SecondOrStepTimer
 from torch_estimator.training.evaluator import ContinuousEvalListener, EvalResult, EvalStatus, Evaluator
 
@@ -88,7 +92,8 @@ class EvaluateOnSaveListener(CheckpointSaverListener):
 
     def _evaluate(self, global_step_value: int) -> EvalResult:
         self._timer.update_last_triggered_step(global_step_value)
-        self.eval_result, self.export_results = self.evaluator.evaluate_and_export()
+        with local_evaluation():
+            self.eval_result, self.export_results = self.evaluator.evaluate_and_export()
         if self.eval_result.status != EvalStatus.EVALUATED:
             # Training always ends with a new checkpoint, so this means the model_dir changed under us.
             raise RuntimeError(

@@ -9,8 +9,9 @@ class PredictionKeys:
     """Keys of the predictions dict a head returns (TF's ``canned.prediction_keys.PredictionKeys``).
 
     ``classes`` and ``all_classes`` hold int64 class ids: torch has no string tensors, so the class
-    names (``label_vocabulary``, else ``str(id)``) are applied at the edge (the export's signature
-    file, the REST server).
+    names (``label_vocabulary``, else ``str(id)``) are applied at the edge: ``Estimator.predict()``
+    yields them as bytes strings (as TF did), and the export's signature file and the REST server name
+    them.
 
     >>> PredictionKeys.CLASS_IDS
     'class_ids'

@@ -18,9 +18,10 @@ from typing import Any
 
 import torch
 
-from torch_estimator.canned.heads.keys import MetricKeys, summary_key
+from torch_estimator.canned.heads.keys import MetricKeys, PredictionKeys, summary_key
 from torch_estimator.canned.heads.losses import add_regularization, regularization_total, weighted_loss
 from torch_estimator.canned.heads.protocol import SpecParts
+from torch_estimator.contract.current import current_graph
 from torch_estimator.contract.describe import describe
 from torch_estimator.contract.mode_keys import ModeKeys
 from torch_estimator.contract.spec import EstimatorSpec
@@ -34,6 +35,7 @@ __all__ = [
     "REGRESS_SERVING_KEY",
     "all_class_ids",
     "build_estimator_spec",
+    "name_class_outputs",
     "train_op_for",
 ]
 
@@ -58,6 +60,7 @@ def build_estimator_spec(
     """The EstimatorSpec of ``head`` for ``mode`` (the module docstring gives the order)."""
     predictions = head.predictions(logits)
     if mode == ModeKeys.PREDICT:
+        name_class_outputs(predictions, getattr(head, "label_vocabulary", None))
         return EstimatorSpec(mode, predictions=predictions, export_outputs=head.export_outputs(predictions))
     terms = head.loss_terms(labels, logits, features)
     loss = add_regularization(weighted_loss(terms, head.loss_reduction), regularization_losses)
@@ -70,6 +73,17 @@ def build_estimator_spec(
         regularization = regularization_total(regularization_losses, loss)
         scalar(summary_key(MetricKeys.LOSS_REGULARIZATION, head.name), regularization)
     return EstimatorSpec(ModeKeys.TRAIN, predictions=predictions, loss=loss, train_op=train_op)
+
+
+def name_class_outputs(predictions: dict[str, torch.Tensor], vocabulary: Sequence[str] | None) -> None:
+    """Tells the running Graph that ``classes`` / ``all_classes`` are class ids named by ``vocabulary``
+    (None: ``str(id)``), so ``predict()`` yields them as strings, as TF did. No-op outside model_fn."""
+    graph = current_graph()
+    if graph is None:
+        return
+    for key in (PredictionKeys.CLASSES, PredictionKeys.ALL_CLASSES):
+        if key in predictions:
+            graph.set_output_vocabulary(key, vocabulary)
 
 
 def train_op_for(
