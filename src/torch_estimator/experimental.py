@@ -91,9 +91,8 @@ def stop_if_higher_hook(
 ) -> SessionRunHook:
     """Stops training once ``metric_name`` is strictly greater than ``threshold`` at any evaluated step
     (steps < ``min_steps`` ignored), read from ``eval_dir`` (default ``estimator.eval_dir()``)."""
-    return _threshold_hook(
-        estimator, metric_name, threshold, True, eval_dir, min_steps, run_every_secs, run_every_steps
-    )
+    should_stop = _stop_fn(threshold_crossed_fn, estimator, eval_dir, metric_name, threshold, True, min_steps)
+    return make_early_stopping_hook(estimator, should_stop, run_every_secs, run_every_steps)
 
 
 def stop_if_lower_hook(
@@ -107,9 +106,10 @@ def stop_if_lower_hook(
 ) -> SessionRunHook:
     """Stops training once ``metric_name`` is strictly lower than ``threshold`` at any evaluated step
     (steps < ``min_steps`` ignored), read from ``eval_dir`` (default ``estimator.eval_dir()``)."""
-    return _threshold_hook(
-        estimator, metric_name, threshold, False, eval_dir, min_steps, run_every_secs, run_every_steps
+    should_stop = _stop_fn(
+        threshold_crossed_fn, estimator, eval_dir, metric_name, threshold, False, min_steps
     )
+    return make_early_stopping_hook(estimator, should_stop, run_every_secs, run_every_steps)
 
 
 def stop_if_no_increase_hook(
@@ -123,16 +123,16 @@ def stop_if_no_increase_hook(
 ) -> SessionRunHook:
     """Stops training once ``metric_name`` has not strictly increased for ``max_steps_without_increase``
     global steps: at the first evaluated step with ``step - best_step >= max_steps_without_increase``."""
-    return _improvement_hook(
+    should_stop = _stop_fn(
+        no_metric_improvement_fn,
         estimator,
+        eval_dir,
         metric_name,
         max_steps_without_increase,
         True,
-        eval_dir,
         min_steps,
-        run_every_secs,
-        run_every_steps,
     )
+    return make_early_stopping_hook(estimator, should_stop, run_every_secs, run_every_steps)
 
 
 def stop_if_no_decrease_hook(
@@ -146,50 +146,32 @@ def stop_if_no_decrease_hook(
 ) -> SessionRunHook:
     """Stops training once ``metric_name`` has not strictly decreased for ``max_steps_without_decrease``
     global steps: at the first evaluated step with ``step - best_step >= max_steps_without_decrease``."""
-    return _improvement_hook(
+    should_stop = _stop_fn(
+        no_metric_improvement_fn,
         estimator,
+        eval_dir,
         metric_name,
         max_steps_without_decrease,
         False,
-        eval_dir,
         min_steps,
-        run_every_secs,
-        run_every_steps,
-    )
-
-
-def _threshold_hook(
-    estimator: Estimator,
-    metric_name: str,
-    threshold: float,
-    higher_is_better: bool,
-    eval_dir: str | None,
-    min_steps: int,
-    run_every_secs: float | None,
-    run_every_steps: int | None,
-) -> SessionRunHook:
-    _check_estimator(estimator)
-    should_stop = threshold_crossed_fn(
-        eval_dir or estimator.eval_dir(), metric_name, threshold, higher_is_better, min_steps
     )
     return make_early_stopping_hook(estimator, should_stop, run_every_secs, run_every_steps)
 
 
-def _improvement_hook(
+def _stop_fn(
+    should_stop_factory: Callable[..., Callable[[], bool]],
     estimator: Estimator,
-    metric_name: str,
-    max_steps: int,
-    higher_is_better: bool,
     eval_dir: str | None,
+    metric_name: str,
+    limit: float,
+    higher_is_better: bool,
     min_steps: int,
-    run_every_secs: float | None,
-    run_every_steps: int | None,
-) -> SessionRunHook:
+) -> Callable[[], bool]:
+    # Both factories read (eval_dir, metric_name, limit, higher_is_better, min_steps).
     _check_estimator(estimator)
-    should_stop = no_metric_improvement_fn(
-        eval_dir or estimator.eval_dir(), metric_name, max_steps, higher_is_better, min_steps
+    return should_stop_factory(
+        eval_dir or estimator.eval_dir(), metric_name, limit, higher_is_better, min_steps
     )
-    return make_early_stopping_hook(estimator, should_stop, run_every_secs, run_every_steps)
 
 
 def make_stop_at_checkpoint_step_hook(

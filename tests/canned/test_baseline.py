@@ -7,43 +7,18 @@ predicts or trains one step from it; the expected numbers are derived in the doc
 from __future__ import annotations
 
 import math
-import os
 
 import pytest
 import torch
 
 import torch_estimator as te
 
-
-def quiet_config(**overrides):
-    settings = {"log_step_count_steps": None, "save_summary_steps": 0, "device": "cpu", "tf_random_seed": 1}
-    settings.update(overrides)
-    return te.RunConfig(**settings)
-
-
-def write_checkpoint(model_dir, variables, global_step=100):
-    """A checkpoint in ``model_dir`` holding exactly ``variables`` (name -> values) and the global step."""
-
-    def model_fn(features, mode):
-        for name, value in variables.items():
-            te.get_variable(name, initializer=torch.tensor(value, dtype=torch.float32))
-        return te.EstimatorSpec(mode, predictions=features)
-
-    graph = te.Graph(model_fn)
-    te.graph.create_global_step(graph)
-    graph(torch.ones(1), None, te.ModeKeys.PREDICT)
-    graph.find_variable("global_step").fill_(global_step)
-    te.train.Saver().save(graph, os.path.join(str(model_dir), "model.ckpt"), global_step=global_step)
-
-
-def batches(*items):
-    return lambda: iter(items)
-
-
 AGE = {"age": torch.tensor([[17.0], [42.0]])}
 
 
-def test_binary_classifier_evaluates_and_predicts_the_checkpointed_bias(tmp_path):
+def test_binary_classifier_evaluates_and_predicts_the_checkpointed_bias(
+    tmp_path, batches, quiet_config, write_checkpoint
+):
     """bias = -1: every logit is -1, logistic = sigmoid(-1) = 0.268941.
 
     Labels [1, 0]: losses log(1 + e) = 1.313262 and log(1 + e^-1) = 0.313262, mean 0.813262;
@@ -65,7 +40,9 @@ def test_binary_classifier_evaluates_and_predicts_the_checkpointed_bias(tmp_path
         assert prediction["class_ids"].tolist() == [0]
 
 
-def test_multi_class_classifier_predicts_the_softmax_of_the_bias(tmp_path):
+def test_multi_class_classifier_predicts_the_softmax_of_the_bias(
+    tmp_path, batches, quiet_config, write_checkpoint
+):
     """bias = [1, 0, -1]: softmax = e^[1, 0, -1] / (e + 1 + 1/e) = [0.665241, 0.244728, 0.090031].
 
     Label 2: loss = -log(0.090031) = 2.407606.
@@ -79,7 +56,7 @@ def test_multi_class_classifier_predicts_the_softmax_of_the_bias(tmp_path):
     assert metrics["loss"] == pytest.approx(2.407606, abs=1e-5)
 
 
-def test_regressor_evaluates_the_squared_error_of_the_bias(tmp_path):
+def test_regressor_evaluates_the_squared_error_of_the_bias(tmp_path, batches, quiet_config, write_checkpoint):
     """bias = 2, labels [1, 4]: squared errors 1 and 4, mean 2.5; prediction/mean 2, label/mean 2.5."""
     write_checkpoint(tmp_path, {"baseline/bias": [2.0]})
     est = te.BaselineRegressor(model_dir=tmp_path, config=quiet_config())
@@ -91,7 +68,7 @@ def test_regressor_evaluates_the_squared_error_of_the_bias(tmp_path):
     assert next(est.predict(batches(AGE)))["predictions"].tolist() == pytest.approx([2.0])
 
 
-def test_named_optimizer_trains_at_learning_rate_0_3(tmp_path):
+def test_named_optimizer_trains_at_learning_rate_0_3(tmp_path, batches, quiet_config):
     """SGD at TF's baseline rate 0.3 from bias 0, labels [1, 3]: loss = mean((b - y)^2),
     d loss / d b = 2 (b - mean(y)) = -4, so b = 0 - 0.3 * -4 = 1.2 after one step."""
     est = te.BaselineRegressor(model_dir=tmp_path, optimizer="SGD", config=quiet_config())
@@ -100,7 +77,7 @@ def test_named_optimizer_trains_at_learning_rate_0_3(tmp_path):
     assert est.get_variable_value("global_step") == 1
 
 
-def test_default_ftrl_takes_one_tf_ftrl_step_at_rate_0_3(tmp_path):
+def test_default_ftrl_takes_one_tf_ftrl_step_at_rate_0_3(tmp_path, batches, quiet_config):
     """TF's FTRL (power -0.5, accumulator 0.1, no regularisation) from w = 0 with gradient g:
     accum = 0.1 + g^2, linear = g, w = -g * lr / sqrt(accum).
 
@@ -114,7 +91,7 @@ def test_default_ftrl_takes_one_tf_ftrl_step_at_rate_0_3(tmp_path):
     assert "baseline/bias/Ftrl_1" in names
 
 
-def test_baseline_estimator_takes_any_head_and_an_optimizer_instance(tmp_path):
+def test_baseline_estimator_takes_any_head_and_an_optimizer_instance(tmp_path, batches, quiet_config):
     """Binary head, SGD(1.0), labels [1, 1] from bias 0: g = -0.5, so b = 0.5 after one step."""
     est = te.BaselineEstimator(
         te.BinaryClassHead(), model_dir=tmp_path, optimizer=te.train.GradientDescentOptimizer(1.0),
@@ -124,7 +101,7 @@ def test_baseline_estimator_takes_any_head_and_an_optimizer_instance(tmp_path):
     assert est.get_variable_value("baseline/bias").tolist() == pytest.approx([0.5])
 
 
-def test_weight_column_is_not_needed_to_size_the_batch(tmp_path):
+def test_weight_column_is_not_needed_to_size_the_batch(tmp_path, batches, quiet_config, write_checkpoint):
     """Weights [1, 3] on labels [0, 1] with bias 0 (loss log 2 each) still average to log 2; the
     prediction batch without the weight feature has its own size."""
     est = te.BaselineClassifier(model_dir=tmp_path, weight_column="w", config=quiet_config())
@@ -135,13 +112,13 @@ def test_weight_column_is_not_needed_to_size_the_batch(tmp_path):
     assert len(list(est.predict(batches({"age": torch.ones(3, 1)})))) == 3
 
 
-def test_features_must_be_a_dict(tmp_path):
+def test_features_must_be_a_dict(tmp_path, batches, quiet_config):
     est = te.BaselineRegressor(model_dir=tmp_path, config=quiet_config())
     with pytest.raises(ValueError, match="features should be a dictionary of `Tensor`s"):
         est.train(batches((torch.ones(2, 1), torch.ones(2, 1))), steps=1)
 
 
-def test_features_with_different_batch_sizes_are_rejected(tmp_path):
+def test_features_with_different_batch_sizes_are_rejected(tmp_path, batches, quiet_config):
     est = te.BaselineRegressor(model_dir=tmp_path, config=quiet_config())
     features = {"a": torch.ones(2, 1), "b": torch.ones(3, 1)}
     with pytest.raises(ValueError, match="share their first"):
@@ -165,7 +142,7 @@ def test_head_must_be_a_head():
 
 
 @pytest.mark.integration
-def test_train_evaluate_predict_export_smoke(tmp_path):
+def test_train_evaluate_predict_export_smoke(tmp_path, batches, quiet_config):
     est = te.BaselineClassifier(model_dir=tmp_path / "model", n_classes=3, config=quiet_config())
     assert est.model_dir == str(tmp_path / "model")
     assert est.config.tf_random_seed == 1

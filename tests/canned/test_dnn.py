@@ -15,8 +15,6 @@ logits = -2.38 + 0 + .3 = -2.08.
 
 from __future__ import annotations
 
-import os
-
 import pytest
 import torch
 
@@ -34,35 +32,10 @@ ONE_LOGIT = {**HIDDEN_WEIGHTS, "dnn/logits/kernel": [[-1.0], [1.0]], "dnn/logits
 AGE_10 = {"age": torch.tensor([[10.0]])}
 
 
-def quiet_config(**overrides):
-    settings = {"log_step_count_steps": None, "save_summary_steps": 0, "device": "cpu", "tf_random_seed": 1}
-    settings.update(overrides)
-    return te.RunConfig(**settings)
-
-
-def write_checkpoint(model_dir, variables, global_step=100):
-    """A checkpoint in ``model_dir`` holding exactly ``variables`` (name -> values) and the global step."""
-
-    def model_fn(features, mode):
-        for name, value in variables.items():
-            te.get_variable(name, initializer=torch.tensor(value, dtype=torch.float32))
-        return te.EstimatorSpec(mode, predictions=features)
-
-    graph = te.Graph(model_fn)
-    te.graph.create_global_step(graph)
-    graph(torch.ones(1), None, te.ModeKeys.PREDICT)
-    graph.find_variable("global_step").fill_(global_step)
-    te.train.Saver().save(graph, os.path.join(str(model_dir), "model.ckpt"), global_step=global_step)
-
-
-def batches(*items):
-    return lambda: iter(items)
-
-
 AGE = [fc.numeric_column("age")]
 
 
-def test_binary_classifier_logits_loss_and_predictions(tmp_path):
+def test_binary_classifier_logits_loss_and_predictions(tmp_path, batches, quiet_config, write_checkpoint):
     """logit -2.08, label 1: loss = log(1 + e^2.08) = 2.197721; logistic = sigmoid(-2.08) = 0.111056,
     class 0, so accuracy 0."""
     write_checkpoint(tmp_path, ONE_LOGIT)
@@ -78,7 +51,7 @@ def test_binary_classifier_logits_loss_and_predictions(tmp_path):
     assert prediction["class_ids"].tolist() == [0]
 
 
-def test_multi_class_classifier_softmax(tmp_path):
+def test_multi_class_classifier_softmax(tmp_path, batches, quiet_config, write_checkpoint):
     """logits kernel [[-1, 1, .5], [1, -1, .5]], bias [.3, -.3, 0] on hidden_1 = [2.38, 0]:
     logits = [-2.08, 2.08, 1.19], softmax = [0.010943, 0.701133, 0.287924]; label 1: loss =
     -log(0.701133) = 0.355058."""
@@ -94,7 +67,7 @@ def test_multi_class_classifier_softmax(tmp_path):
     assert metrics["accuracy"] == 1.0
 
 
-def test_regressor_loss_and_one_sgd_step(tmp_path):
+def test_regressor_loss_and_one_sgd_step(tmp_path, batches, quiet_config, write_checkpoint):
     """Prediction -2.08, label 1: loss = (-3.08)^2 = 9.4864, d loss / d logit = 2 * -3.08 = -6.16.
 
     One SGD(0.1) step: logits/bias = .3 + .1 * 6.16 = 0.916; logits/kernel = [-1 + .1 * 2.38 * 6.16,
@@ -121,7 +94,7 @@ def test_regressor_loss_and_one_sgd_step(tmp_path):
     )
 
 
-def test_embedding_column_feeds_the_first_layer(tmp_path):
+def test_embedding_column_feeds_the_first_layer(tmp_path, batches, quiet_config, write_checkpoint):
     """Columns sorted by name: age (1) then id_embedding (row 2 of [[1, 2], [3, 4], [5, 6]] = [5, 6]):
     input [1, 5, 6]; kernel [[1, 0], [0, 1], [1, -1]] gives relu([7, -1]) = [7, 0]; logits kernel
     [[1], [1]] gives 7."""
@@ -143,7 +116,7 @@ def test_embedding_column_feeds_the_first_layer(tmp_path):
     assert next(est.predict(batches(features)))["predictions"].tolist() == pytest.approx([7.0])
 
 
-def test_dnn_estimator_takes_any_head(tmp_path):
+def test_dnn_estimator_takes_any_head(tmp_path, batches, quiet_config, write_checkpoint):
     """A 2-dimensional regression head: logits kernel [[-1, 1], [1, -1]], bias [.3, 0] give [-2.08, 2.38]."""
     write_checkpoint(tmp_path, {**HIDDEN_WEIGHTS, "dnn/logits/kernel": [[-1.0, 1.0], [1.0, -1.0]],
                                 "dnn/logits/bias": [0.3, 0.0]})  # fmt: skip
@@ -155,7 +128,7 @@ def test_dnn_estimator_takes_any_head(tmp_path):
     )
 
 
-def test_default_optimizer_is_adagrad_at_rate_0_001(tmp_path):
+def test_default_optimizer_is_adagrad_at_rate_0_001(tmp_path, batches, quiet_config, write_checkpoint):
     """TF2 Adagrad from accumulator 0.1: acc = 0.1 + g^2, w -= 0.001 * g / sqrt(acc).
 
     Zero weights make every logit the logits bias 0 and every hidden gradient 0, so only
@@ -169,7 +142,7 @@ def test_default_optimizer_is_adagrad_at_rate_0_001(tmp_path):
     assert "dnn/logits/bias/Adagrad" in est.get_variable_names()
 
 
-def test_dropout_and_batch_norm_train_and_are_off_in_predict(tmp_path):
+def test_dropout_and_batch_norm_train_and_are_off_in_predict(tmp_path, batches, quiet_config):
     est = te.DNNRegressor(
         [4, 3], AGE, model_dir=tmp_path, dropout=0.5, batch_norm=True, config=quiet_config()
     )
@@ -183,14 +156,14 @@ def test_dropout_and_batch_norm_train_and_are_off_in_predict(tmp_path):
     assert first == second  # no dropout outside TRAIN, moving statistics in PREDICT
 
 
-def test_activation_fn_is_applied_to_hidden_layers(tmp_path):
+def test_activation_fn_is_applied_to_hidden_layers(tmp_path, batches, quiet_config, write_checkpoint):
     """With the identity activation hidden_1 = [2.38, -.22] and logits = -2.38 - .22 + .3 = -2.3."""
     write_checkpoint(tmp_path, ONE_LOGIT)
     est = te.DNNRegressor([2, 2], AGE, model_dir=tmp_path, activation_fn=lambda x: x, config=quiet_config())
     assert next(est.predict(batches(AGE_10)))["predictions"].tolist() == pytest.approx([-2.3], abs=1e-5)
 
 
-def test_features_must_be_a_dict(tmp_path):
+def test_features_must_be_a_dict(tmp_path, batches, quiet_config):
     est = te.DNNRegressor([2], AGE, model_dir=tmp_path, config=quiet_config())
     with pytest.raises(ValueError, match="features should be a dictionary of `Tensor`s"):
         est.train(batches((torch.ones(2, 1), torch.ones(2, 1))), steps=1)
@@ -214,14 +187,14 @@ def test_constructor_errors(kwargs, error, message):
         te.DNNClassifier(**arguments)
 
 
-def test_a_bad_optimizer_callable_fails_when_training(tmp_path):
+def test_a_bad_optimizer_callable_fails_when_training(tmp_path, batches, quiet_config):
     est = te.DNNRegressor([2], AGE, model_dir=tmp_path, optimizer=lambda: "SGD", config=quiet_config())
     with pytest.raises(ValueError, match=r"not a te\.train\.Optimizer instance"):
         est.train(batches(({"age": torch.ones(2, 1)}, torch.ones(2, 1))), steps=1)
 
 
 @pytest.mark.integration
-def test_train_evaluate_predict_export_smoke(tmp_path):
+def test_train_evaluate_predict_export_smoke(tmp_path, batches, quiet_config):
     """Two separable classes of ``age``: a few hundred Adam steps classify them all."""
     columns = [fc.numeric_column("age"), fc.embedding_column(fc.categorical_column_with_identity("id", 4), 2)]
     est = te.DNNClassifier(

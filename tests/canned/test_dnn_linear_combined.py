@@ -11,7 +11,6 @@ age = 1: linear logit 2 + 1 = 3; dnn: relu([1, -1]) = [1, 0], logit 1 + .5 = 1.5
 from __future__ import annotations
 
 import math
-import os
 
 import pytest
 import torch
@@ -32,43 +31,22 @@ WEIGHTS = {
 AGE_1 = {"age": torch.tensor([[1.0]])}
 
 
-def quiet_config(**overrides):
-    settings = {"log_step_count_steps": None, "save_summary_steps": 0, "device": "cpu", "tf_random_seed": 1}
-    settings.update(overrides)
-    return te.RunConfig(**settings)
+@pytest.fixture
+def regressor(quiet_config):
+    def make(model_dir, **kwargs):
+        arguments = {
+            "linear_feature_columns": AGE,
+            "dnn_feature_columns": AGE,
+            "dnn_hidden_units": [2],
+            "config": quiet_config(),
+            **kwargs,
+        }
+        return te.DNNLinearCombinedRegressor(model_dir=model_dir, **arguments)
+
+    return make
 
 
-def write_checkpoint(model_dir, variables, global_step=100):
-    """A checkpoint in ``model_dir`` holding exactly ``variables`` (name -> values) and the global step."""
-
-    def model_fn(features, mode):
-        for name, value in variables.items():
-            te.get_variable(name, initializer=torch.tensor(value, dtype=torch.float32))
-        return te.EstimatorSpec(mode, predictions=features)
-
-    graph = te.Graph(model_fn)
-    te.graph.create_global_step(graph)
-    graph(torch.ones(1), None, te.ModeKeys.PREDICT)
-    graph.find_variable("global_step").fill_(global_step)
-    te.train.Saver().save(graph, os.path.join(str(model_dir), "model.ckpt"), global_step=global_step)
-
-
-def batches(*items):
-    return lambda: iter(items)
-
-
-def regressor(model_dir, **kwargs):
-    arguments = {
-        "linear_feature_columns": AGE,
-        "dnn_feature_columns": AGE,
-        "dnn_hidden_units": [2],
-        "config": quiet_config(),
-        **kwargs,
-    }
-    return te.DNNLinearCombinedRegressor(model_dir=model_dir, **arguments)
-
-
-def test_logits_of_the_two_parts_are_summed(tmp_path):
+def test_logits_of_the_two_parts_are_summed(tmp_path, batches, write_checkpoint, regressor):
     """3 + 1.5 = 4.5; label 5: loss (4.5 - 5)^2 = 0.25."""
     write_checkpoint(tmp_path, WEIGHTS)
     est = regressor(tmp_path)
@@ -78,7 +56,9 @@ def test_logits_of_the_two_parts_are_summed(tmp_path):
     assert metrics["global_step"] == 100
 
 
-def test_each_part_is_trained_by_its_own_optimizer_and_the_step_advances_once(tmp_path):
+def test_each_part_is_trained_by_its_own_optimizer_and_the_step_advances_once(
+    tmp_path, batches, write_checkpoint, regressor
+):
     """d loss / d logit = 2 (4.5 - 5) = -1 for both parts' logits.
 
     dnn SGD(0.1): dnn/logits/bias = .5 + .1 = 0.6. linear SGD(0.01): bias = 1 + .01 = 1.01,
@@ -97,7 +77,7 @@ def test_each_part_is_trained_by_its_own_optimizer_and_the_step_advances_once(tm
     assert est.get_variable_value("linear/linear_model/age/weights").tolist() == [pytest.approx([2.01])]
 
 
-def test_named_optimizers_get_tf_learning_rates(tmp_path):
+def test_named_optimizers_get_tf_learning_rates(tmp_path, batches, write_checkpoint, regressor):
     """Default Ftrl (linear) at min(0.005, 1/sqrt(1)) = 0.005 and Adagrad (dnn) at 0.001, from zeros.
 
     Zero weights: prediction 0, label 2, d loss / d logit = -4. Linear FTRL: bias and age weight
@@ -130,7 +110,7 @@ def test_linear_learning_rate_shrinks_with_many_columns():
         ({"linear_feature_columns": []}, {"dnn/logits/kernel"}),
     ],
 )
-def test_one_part_alone_trains(tmp_path, kwargs, variables):
+def test_one_part_alone_trains(tmp_path, kwargs, variables, batches, regressor):
     est = regressor(tmp_path, **kwargs)
     est.train(batches(*[(AGE_1, torch.tensor([[2.0]]))] * 2), steps=2)
     names = set(est.get_variable_names())
@@ -140,7 +120,7 @@ def test_one_part_alone_trains(tmp_path, kwargs, variables):
     assert est.get_variable_value("global_step") == 2
 
 
-def test_classifier_and_estimator_with_a_head(tmp_path):
+def test_classifier_and_estimator_with_a_head(tmp_path, batches, quiet_config, write_checkpoint):
     """Binary: logit 4.5, logistic sigmoid(4.5) = 0.989013, class 1."""
     write_checkpoint(tmp_path, WEIGHTS)
     for est in (
@@ -158,7 +138,7 @@ def test_classifier_and_estimator_with_a_head(tmp_path):
         assert prediction["class_ids"].tolist() == [1]
 
 
-def test_features_must_be_a_dict(tmp_path):
+def test_features_must_be_a_dict(tmp_path, batches, regressor):
     est = regressor(tmp_path)
     with pytest.raises(ValueError, match="features should be a dictionary of `Tensor`s"):
         est.train(batches((torch.ones(2, 1), torch.ones(2, 1))), steps=1)
@@ -187,7 +167,7 @@ def test_constructor_errors(kwargs, message):
 
 
 @pytest.mark.integration
-def test_train_evaluate_predict_export_smoke(tmp_path):
+def test_train_evaluate_predict_export_smoke(tmp_path, batches, quiet_config):
     """An id column (wide) and its embedding plus age (deep) learn a separable label."""
     ids = fc.categorical_column_with_identity("id", 4)
     est = te.DNNLinearCombinedClassifier(
@@ -209,34 +189,41 @@ def test_train_evaluate_predict_export_smoke(tmp_path):
     assert outputs["class_ids"].flatten().tolist() == [0, 0, 1, 1]
 
 
-def _train_categorical(model_dir, linear_optimizer, dnn_optimizer):
-    """Three steps on a hashed column: its linear weights and embedding get row-sparse gradients."""
-    colour = fc.categorical_column_with_hash_bucket("colour", 7)
-    est = te.DNNLinearCombinedRegressor(
-        model_dir=model_dir,
-        linear_feature_columns=[colour],
-        dnn_feature_columns=[fc.embedding_column(colour, 3)],
-        dnn_hidden_units=[4],
-        linear_optimizer=linear_optimizer,
-        dnn_optimizer=dnn_optimizer,
-        config=quiet_config(),
-    )
-    batch = ({"colour": [["red"], ["blue"], ["red"], ["green"]]}, torch.tensor([[1.0], [0.0], [2.0], [1.0]]))
-    est.train(batches(batch, batch, batch))
-    return {name: est.get_variable_value(name) for name in est.get_variable_names()}
+@pytest.fixture
+def train_categorical(quiet_config, batches):
+    def train(model_dir, linear_optimizer, dnn_optimizer):
+        """Three steps on a hashed column: its linear weights and embedding get row-sparse gradients."""
+        colour = fc.categorical_column_with_hash_bucket("colour", 7)
+        est = te.DNNLinearCombinedRegressor(
+            model_dir=model_dir,
+            linear_feature_columns=[colour],
+            dnn_feature_columns=[fc.embedding_column(colour, 3)],
+            dnn_hidden_units=[4],
+            linear_optimizer=linear_optimizer,
+            dnn_optimizer=dnn_optimizer,
+            config=quiet_config(),
+        )
+        batch = (
+            {"colour": [["red"], ["blue"], ["red"], ["green"]]},
+            torch.tensor([[1.0], [0.0], [2.0], [1.0]]),
+        )
+        est.train(batches(batch, batch, batch))
+        return {name: est.get_variable_value(name) for name in est.get_variable_names()}
+
+    return train
 
 
 @pytest.mark.parametrize(
     "optimizers", [("Ftrl", "Adagrad"), ("Adagrad", "Adagrad"), ("SGD", "SGD"), ("Adam", "Adam")]
 )
-def test_sparse_table_gradients_train_as_dense_ones(tmp_path, monkeypatch, optimizers):
+def test_sparse_table_gradients_train_as_dense_ones(tmp_path, monkeypatch, optimizers, train_categorical):
     """Every variable and slot equals a run whose lookups back-propagate dense gradients.
 
     (Ftrl trains the zero-initialised linear table only: on the randomly initialised embedding,
     dense Ftrl would reset rows without a gradient, see te.train.FtrlOptimizer.)"""
-    sparse = _train_categorical(tmp_path / "sparse", *optimizers)
+    sparse = train_categorical(tmp_path / "sparse", *optimizers)
     monkeypatch.setattr("torch_estimator.feature_column.ids.sparse_gradients_apply", lambda table: False)
-    dense = _train_categorical(tmp_path / "dense", *optimizers)
+    dense = train_categorical(tmp_path / "dense", *optimizers)
     assert sparse.keys() == dense.keys()
     for name, value in dense.items():
         torch.testing.assert_close(torch.as_tensor(sparse[name]), torch.as_tensor(value), msg=name)

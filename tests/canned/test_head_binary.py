@@ -13,30 +13,7 @@ import torch_estimator as te
 LN3 = math.log(3.0)
 
 
-def run_head(head, features, labels, mode, logits, **spec_kwargs):
-    """Runs ``head.create_estimator_spec`` as model_fn in a Graph, once; logits are a trainable variable.
-
-    Returns ``(graph, spec, metric values)``; in EVAL every update op runs once, as in evaluate."""
-
-    def model_fn(features, labels, mode):
-        variable = te.get_variable("logits", initializer=torch.as_tensor(logits, dtype=torch.float32))
-        return head.create_estimator_spec(
-            features=features, mode=mode, logits=variable * 1.0, labels=labels, **spec_kwargs
-        )
-
-    graph = te.Graph(model_fn)
-    with torch.set_grad_enabled(mode == te.ModeKeys.TRAIN):
-        spec = graph(features, labels, mode)
-    values = {}
-    if mode == te.ModeKeys.EVAL:
-        with torch.no_grad():
-            for name in sorted(spec.eval_metric_ops):
-                spec.eval_metric_ops[name][1]()
-            values = {name: float(pair[0].compute()) for name, pair in spec.eval_metric_ops.items()}
-    return graph, spec, values
-
-
-def test_tf_docstring_example_loss_and_metrics():
+def test_tf_docstring_example_loss_and_metrics(run_head):
     """TF's own example: logits [[45], [-41]], labels [[1], [1]].
 
     sigmoid CE: log(1 + e^-45) ~ 0 and log(1 + e^41) ~ 41, so SUM_OVER_BATCH_SIZE = 41 / 2 = 20.5.
@@ -65,7 +42,7 @@ def test_tf_docstring_example_loss_and_metrics():
 WEIGHTED_LOGITS = [[0.0], [LN3]]
 
 
-def test_weighted_eval_with_thresholds():
+def test_weighted_eval_with_thresholds(run_head):
     """logits [0, ln 3] -> logistic [0.5, 0.75]; labels [0, 1]; weights [1, 3]; thresholds 0.4, 0.6.
 
     losses: -ln(1 - 0.5) = ln 2; -ln 0.75 = ln(4/3). Weighted sum ln 2 + 3 ln(4/3) = 1.55619;
@@ -101,7 +78,7 @@ def test_weighted_eval_with_thresholds():
     assert values == pytest.approx(expected, rel=1e-5)
 
 
-def test_sum_reduction_and_regularization():
+def test_sum_reduction_and_regularization(run_head):
     """SUM: ln 2 + 3 ln(4/3) = 1.55619; plus regularization 0.5 + 0.25 -> 2.30619. The metric
     regularization_loss is 0.75, and a named head suffixes every key with '/ctr'."""
     head = te.BinaryClassHead(weight_column="w", loss_reduction=te.Reduction.SUM, name="ctr")
@@ -120,7 +97,7 @@ def test_sum_reduction_and_regularization():
     assert all(name.endswith("/ctr") for name in values)
 
 
-def test_train_steps_the_logits_and_the_global_step():
+def test_train_steps_the_logits_and_the_global_step(run_head):
     """d loss / d logit_i = w_i (sigmoid(logit_i) - y_i) / B: (1)(0.5 - 0) / 2 = 0.25 and
     (3)(0.75 - 1) / 2 = -0.375. One SGD step at rate 1: logits [-0.25, ln 3 + 0.375]."""
     head = te.BinaryClassHead(weight_column="w")
@@ -141,7 +118,7 @@ def test_train_steps_the_logits_and_the_global_step():
     assert int(state["global_step"]) == 1
 
 
-def test_train_op_fn_and_update_ops_run_in_order():
+def test_train_op_fn_and_update_ops_run_in_order(run_head):
     calls = []
     head = te.BinaryClassHead()
     _, spec, _ = run_head(
@@ -157,7 +134,7 @@ def test_train_op_fn_and_update_ops_run_in_order():
     assert calls == [("train", round((math.log(2.0) + math.log(4.0 / 3.0)) / 2, 5)), ("update", None)]
 
 
-def test_predictions_and_export_outputs():
+def test_predictions_and_export_outputs(run_head):
     """logits [0, ln 3]: logistic [0.5, 0.75]; probabilities softmax([0, l]) = [1 - p, p];
     class_ids [0, 1]; all_class_ids [[0, 1], [0, 1]]; classes are ids named by the vocabulary."""
     head = te.BinaryClassHead(label_vocabulary=["no", "yes"])
@@ -299,7 +276,7 @@ def test_weight_column_object_with_key_and_normalizer():
         ),
     ],
 )
-def test_train_op_errors(kwargs, match):
+def test_train_op_errors(kwargs, match, run_head):
     with pytest.raises(ValueError, match=match):
         run_head(te.BinaryClassHead(), {}, torch.tensor([0, 1]), "train", WEIGHTED_LOGITS, **kwargs)
 

@@ -15,30 +15,7 @@ LN2, LN3 = math.log(2.0), math.log(3.0)
 LOGITS = [[0.0, 0.0, 0.0], [LN2, 0.0, 0.0]]
 
 
-def run_head(head, features, labels, mode, logits, **spec_kwargs):
-    """Runs ``head.create_estimator_spec`` as model_fn in a Graph, once; logits are a trainable variable.
-
-    Returns ``(graph, spec, metric values)``; in EVAL every update op runs once, as in evaluate."""
-
-    def model_fn(features, labels, mode):
-        variable = te.get_variable("logits", initializer=torch.as_tensor(logits, dtype=torch.float32))
-        return head.create_estimator_spec(
-            features=features, mode=mode, logits=variable * 1.0, labels=labels, **spec_kwargs
-        )
-
-    graph = te.Graph(model_fn)
-    with torch.set_grad_enabled(mode == te.ModeKeys.TRAIN):
-        spec = graph(features, labels, mode)
-    values = {}
-    if mode == te.ModeKeys.EVAL:
-        with torch.no_grad():
-            for name in sorted(spec.eval_metric_ops):
-                spec.eval_metric_ops[name][1]()
-            values = {name: float(pair[0].compute()) for name, pair in spec.eval_metric_ops.items()}
-    return graph, spec, values
-
-
-def test_weighted_eval():
+def test_weighted_eval(run_head):
     """logits [0, 0, 0] with label 2: CE = ln 3; [ln 2, 0, 0] (softmax [1/2, 1/4, 1/4]) with label 0:
     CE = ln 2. Weights [2, 1]: weighted sum 2 ln 3 + ln 2 = 2.89037.
     loss (SUM_OVER_BATCH_SIZE) = 2.89037 / 2 = 1.44519; average_loss = 2.89037 / 3 = 0.96346.
@@ -52,7 +29,7 @@ def test_weighted_eval():
     assert values == pytest.approx({"average_loss": weighted_sum / 3, "accuracy": 1 / 3}, rel=1e-6)
 
 
-def test_named_head_sum_reduction_with_regularization():
+def test_named_head_sum_reduction_with_regularization(run_head):
     """SUM without weights: ln 3 + ln 2 = ln 6, plus regularization 1 -> ln 6 + 1; keys get '/animal'."""
     head = te.MultiClassHead(3, loss_reduction=te.Reduction.SUM, name="animal")
     _, spec, values = run_head(
@@ -64,7 +41,7 @@ def test_named_head_sum_reduction_with_regularization():
     assert values["regularization_loss/animal"] == 1.0
 
 
-def test_train_steps_the_logits_and_the_global_step():
+def test_train_steps_the_logits_and_the_global_step(run_head):
     """d loss / d logits = w (softmax - onehot) / B: [1/3, 1/3, -2/3] (w 2, B 2) and
     [-1/4, 1/8, 1/8] (w 1). One SGD step at rate 1 subtracts them."""
     head = te.MultiClassHead(3, weight_column="w")
@@ -85,7 +62,7 @@ def test_train_steps_the_logits_and_the_global_step():
     assert int(state["global_step"]) == 1
 
 
-def test_predictions_and_export_outputs():
+def test_predictions_and_export_outputs(run_head):
     """probabilities: [1/3, 1/3, 1/3] and [1/2, 1/4, 1/4]; class ids [0, 0]; all ids [0, 1, 2]."""
     head = te.MultiClassHead(3, label_vocabulary=["cat", "dog", "eel"])
     _, spec, _ = run_head(head, {}, None, te.ModeKeys.PREDICT, LOGITS)
@@ -157,7 +134,7 @@ def test_label_errors(labels, match):
         te.MultiClassHead(3).loss(labels, torch.zeros(2, 3))
 
 
-def test_training_needs_exactly_one_of_optimizer_and_train_op_fn():
+def test_training_needs_exactly_one_of_optimizer_and_train_op_fn(run_head):
     with pytest.raises(ValueError, match="train_op_fn and optimizer cannot both be None"):
         run_head(te.MultiClassHead(3), {}, torch.tensor([2, 0]), "train", LOGITS)
     with pytest.raises(ValueError, match="train_op_fn and optimizer cannot both be set"):

@@ -17,30 +17,7 @@ INDICATOR = [[1, 1], [0, 1]]
 EXAMPLE_LOSS = (math.log(2.0) + math.log(4.0 / 3.0)) / 2
 
 
-def run_head(head, features, labels, mode, logits, **spec_kwargs):
-    """Runs ``head.create_estimator_spec`` as model_fn in a Graph, once; logits are a trainable variable.
-
-    Returns ``(graph, spec, metric values)``; in EVAL every update op runs once, as in evaluate."""
-
-    def model_fn(features, labels, mode):
-        variable = te.get_variable("logits", initializer=torch.as_tensor(logits, dtype=torch.float32))
-        return head.create_estimator_spec(
-            features=features, mode=mode, logits=variable * 1.0, labels=labels, **spec_kwargs
-        )
-
-    graph = te.Graph(model_fn)
-    with torch.set_grad_enabled(mode == te.ModeKeys.TRAIN):
-        spec = graph(features, labels, mode)
-    values = {}
-    if mode == te.ModeKeys.EVAL:
-        with torch.no_grad():
-            for name in sorted(spec.eval_metric_ops):
-                spec.eval_metric_ops[name][1]()
-            values = {name: float(pair[0].compute()) for name, pair in spec.eval_metric_ops.items()}
-    return graph, spec, values
-
-
-def test_weighted_eval_with_thresholds_and_class_metrics():
+def test_weighted_eval_with_thresholds_and_class_metrics(run_head):
     """probabilities [[0.5, 0.75], [0.25, 0.5]], labels [[1, 1], [0, 1]], weights [1, 2].
 
     Both examples' loss is L = (ln 2 + ln(4/3)) / 2 = 0.49041: loss = 3L / 2 (2 loss elements),
@@ -95,7 +72,7 @@ def test_label_forms_give_the_same_loss(labels):
     assert float(head.loss(labels, torch.tensor(LOGITS))) == pytest.approx(EXAMPLE_LOSS, rel=1e-6)
 
 
-def test_named_head_vocabulary_metric_keys_and_regularization():
+def test_named_head_vocabulary_metric_keys_and_regularization(run_head):
     head = te.MultiLabelHead(
         2,
         label_vocabulary=["a", "b"],
@@ -118,7 +95,7 @@ def test_named_head_vocabulary_metric_keys_and_regularization():
     ]
 
 
-def test_train_steps_the_logits():
+def test_train_steps_the_logits(run_head):
     """d loss / d logit = (sigmoid - label) / (n_classes * B) with B = 2, n_classes = 2:
     [[-0.5, -0.25], [0.25, -0.5]] / 4. One SGD step at rate 4 adds [[0.5, 0.25], [-0.25, 0.5]]."""
     head = te.MultiLabelHead(2)
@@ -131,7 +108,7 @@ def test_train_steps_the_logits():
     assert int(graph.state_dict()["global_step"]) == 1
 
 
-def test_predictions_and_export_outputs():
+def test_predictions_and_export_outputs(run_head):
     head = te.MultiLabelHead(2, label_vocabulary=["a", "b"])
     _, spec, _ = run_head(head, {}, None, "infer", LOGITS)
     assert sorted(spec.predictions) == ["classes", "logits", "probabilities"]

@@ -13,30 +13,7 @@ LOGITS = [[1.0, 2.0], [3.0, 4.0]]
 LABELS = [[0.0, 2.0], [3.0, 2.0]]
 
 
-def run_head(head, features, labels, mode, logits, **spec_kwargs):
-    """Runs ``head.create_estimator_spec`` as model_fn in a Graph, once; logits are a trainable variable.
-
-    Returns ``(graph, spec, metric values)``; in EVAL every update op runs once, as in evaluate."""
-
-    def model_fn(features, labels, mode):
-        variable = te.get_variable("logits", initializer=torch.as_tensor(logits, dtype=torch.float32))
-        return head.create_estimator_spec(
-            features=features, mode=mode, logits=variable * 1.0, labels=labels, **spec_kwargs
-        )
-
-    graph = te.Graph(model_fn)
-    with torch.set_grad_enabled(mode == te.ModeKeys.TRAIN):
-        spec = graph(features, labels, mode)
-    values = {}
-    if mode == te.ModeKeys.EVAL:
-        with torch.no_grad():
-            for name in sorted(spec.eval_metric_ops):
-                spec.eval_metric_ops[name][1]()
-            values = {name: float(pair[0].compute()) for name, pair in spec.eval_metric_ops.items()}
-    return graph, spec, values
-
-
-def test_weighted_eval_two_targets():
+def test_weighted_eval_two_targets(run_head):
     """logits [[1, 2], [3, 4]], labels [[0, 2], [3, 2]]: squared errors [[1, 0], [0, 4]].
     Weights [1, 2] per example: weighted sum 1 + 8 = 9 over 4 loss elements -> loss 2.25.
     average_loss = 9 / (1 + 1 + 2 + 2) = 1.5. prediction/mean = (1 + 2 + 2 (3 + 4)) / 6 = 17/6.
@@ -47,7 +24,7 @@ def test_weighted_eval_two_targets():
     assert values == pytest.approx({"average_loss": 1.5, "prediction/mean": 17 / 6, "label/mean": 2.0})
 
 
-def test_per_logit_weights_and_sum_reduction():
+def test_per_logit_weights_and_sum_reduction(run_head):
     """Weights [[1, 0], [0, 1]] keep squared errors 1 and 4: SUM = 5; a named head adds '/price'."""
     head = te.RegressionHead(2, weight_column="w", loss_reduction=te.Reduction.SUM, name="price")
     features = {"w": np.array([[1.0, 0.0], [0.0, 1.0]])}
@@ -57,7 +34,7 @@ def test_per_logit_weights_and_sum_reduction():
     assert values["average_loss/price"] == 2.5  # 5 / (1 + 0 + 0 + 1)
 
 
-def test_train_steps_the_logits():
+def test_train_steps_the_logits(run_head):
     """d loss / d logits = 2 (logits - labels) w / 4 = [[0.5, 0], [0, 2]] (weights [1, 2]);
     one SGD step at rate 0.5: [[0.75, 2], [3, 3]]. A 'loss' summary is recorded."""
     head = te.RegressionHead(2, weight_column="w")
@@ -75,7 +52,7 @@ def test_train_steps_the_logits():
     assert int(graph.state_dict()["global_step"]) == 1
 
 
-def test_predictions_export_outputs_and_inverse_link():
+def test_predictions_export_outputs_and_inverse_link(run_head):
     """Without a link the prediction is the logits; with exp, predictions = e^logits plus 'logits',
     while the loss still compares logits with labels: (0 - 1)^2 = 1."""
     _, spec, _ = run_head(te.RegressionHead(2), {}, None, "infer", LOGITS)

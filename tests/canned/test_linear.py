@@ -7,7 +7,6 @@ number in the docstring.
 from __future__ import annotations
 
 import math
-import os
 
 import numpy as np
 import pytest
@@ -21,32 +20,7 @@ AGE = fc.numeric_column("age")
 LANGUAGE = fc.categorical_column_with_vocabulary_list("language", ["english", "french", "spanish"])
 
 
-def quiet_config(**overrides):
-    settings = {"log_step_count_steps": None, "save_summary_steps": 0, "device": "cpu", "tf_random_seed": 1}
-    settings.update(overrides)
-    return te.RunConfig(**settings)
-
-
-def write_checkpoint(model_dir, variables, global_step=100):
-    """A checkpoint in ``model_dir`` holding exactly ``variables`` (name -> values) and the global step."""
-
-    def model_fn(features, mode):
-        for name, value in variables.items():
-            te.get_variable(name, initializer=torch.tensor(value, dtype=torch.float32))
-        return te.EstimatorSpec(mode, predictions=features)
-
-    graph = te.Graph(model_fn)
-    te.graph.create_global_step(graph)
-    graph(torch.ones(1), None, te.ModeKeys.PREDICT)
-    graph.find_variable("global_step").fill_(global_step)
-    te.train.Saver().save(graph, os.path.join(str(model_dir), "model.ckpt"), global_step=global_step)
-
-
-def batches(*items):
-    return lambda: iter(items)
-
-
-def test_regressor_predictions_and_loss(tmp_path):
+def test_regressor_predictions_and_loss(tmp_path, batches, quiet_config, write_checkpoint):
     """age weight 10, bias 5: ages [17, 15] predict [175, 155]; labels [176, 159] leave errors
     [-1, -4], loss = (1 + 16) / 2 = 8.5."""
     write_checkpoint(
@@ -61,7 +35,7 @@ def test_regressor_predictions_and_loss(tmp_path):
     assert metrics["global_step"] == 100
 
 
-def test_binary_classifier_with_a_categorical_column(tmp_path):
+def test_binary_classifier_with_a_categorical_column(tmp_path, batches, quiet_config, write_checkpoint):
     """age weight .1, language weights [.5, -1, 2], bias -.5:
     (10, french) -> 1 - 1 - .5 = -0.5; (20, spanish) -> 2 + 2 - .5 = 3.5.
     Labels [0, 1]: losses log(1 + e^-0.5) = 0.474077 and log(1 + e^-3.5) = 0.029750, mean 0.251914;
@@ -83,7 +57,9 @@ def test_binary_classifier_with_a_categorical_column(tmp_path):
     assert metrics["accuracy"] == 1.0
 
 
-def test_multi_class_classifier_has_one_weight_column_per_class(tmp_path):
+def test_multi_class_classifier_has_one_weight_column_per_class(
+    tmp_path, batches, quiet_config, write_checkpoint
+):
     """age weights [[1, 2, 3]], bias [0, 0, -7]: age 2 gives logits [2, 4, -1], class 1."""
     write_checkpoint(
         tmp_path,
@@ -101,7 +77,9 @@ def test_multi_class_classifier_has_one_weight_column_per_class(tmp_path):
 @pytest.mark.parametrize(
     ("combiner", "logit"), [("sum", -0.5), ("mean", -0.25), ("sqrtn", -0.5 / math.sqrt(2))]
 )
-def test_sparse_combiner_combines_a_multivalent_column(tmp_path, combiner, logit):
+def test_sparse_combiner_combines_a_multivalent_column(
+    tmp_path, combiner, logit, batches, quiet_config, write_checkpoint
+):
     """language = [english, french]: weights .5 and -1 sum to -0.5, mean -0.25, sqrtn -0.5 / sqrt(2)."""
     write_checkpoint(
         tmp_path,
@@ -115,7 +93,7 @@ def test_sparse_combiner_combines_a_multivalent_column(tmp_path, combiner, logit
     assert prediction["predictions"].tolist() == pytest.approx([logit], abs=1e-6)
 
 
-def test_default_ftrl_steps_at_rate_0_2(tmp_path):
+def test_default_ftrl_steps_at_rate_0_2(tmp_path, batches, quiet_config):
     """TF's FTRL from w = 0 with gradient g: w = -g * lr / sqrt(0.1 + g^2).
 
     age 1, label 2, prediction 0: g = 2 * (0 - 2) = -4 for both the bias and the age weight, so
@@ -130,7 +108,7 @@ def test_default_ftrl_steps_at_rate_0_2(tmp_path):
     ]
 
 
-def test_optimizer_none_uses_ftrl_at_one_over_sqrt_of_the_column_count(tmp_path):
+def test_optimizer_none_uses_ftrl_at_one_over_sqrt_of_the_column_count(tmp_path, batches, quiet_config):
     """30 columns: rate min(0.2, 1/sqrt(30)) = 0.182574. All-zero features leave only the bias
     gradient g = -4 (label 2), so bias = 4 * 0.182574 / sqrt(16.1) = 0.182006."""
     columns = [fc.numeric_column(f"x{i:02d}") for i in range(30)]
@@ -142,7 +120,7 @@ def test_optimizer_none_uses_ftrl_at_one_over_sqrt_of_the_column_count(tmp_path)
     )
 
 
-def test_linear_estimator_takes_any_head(tmp_path):
+def test_linear_estimator_takes_any_head(tmp_path, batches, quiet_config, write_checkpoint):
     """A 2-dimensional regression head: age weights [[1, -1]], bias [0, 1], age 3 give [3, -2]."""
     write_checkpoint(
         tmp_path,
@@ -155,7 +133,7 @@ def test_linear_estimator_takes_any_head(tmp_path):
     assert prediction["predictions"].tolist() == pytest.approx([3.0, -2.0])
 
 
-def test_features_must_be_a_dict(tmp_path):
+def test_features_must_be_a_dict(tmp_path, batches, quiet_config):
     est = te.LinearRegressor([AGE], model_dir=tmp_path, config=quiet_config())
     with pytest.raises(ValueError, match="features should be a dictionary of `Tensor`s"):
         est.train(batches((torch.ones(2, 1), torch.ones(2, 1))), steps=1)
@@ -176,7 +154,7 @@ def test_constructor_errors(kwargs, message):
 
 
 @pytest.mark.integration
-def test_train_evaluate_predict_export_smoke(tmp_path):
+def test_train_evaluate_predict_export_smoke(tmp_path, batches, quiet_config):
     """The language id decides the label: a few Ftrl steps learn it."""
     columns = [AGE, fc.categorical_column_with_identity("language_id", 3)]
     est = te.LinearClassifier(

@@ -135,11 +135,6 @@ def fakes() -> types.SimpleNamespace:
 
 
 @pytest.fixture
-def model_dir(tmp_path) -> str:
-    return str(tmp_path / "model")
-
-
-@pytest.fixture
 def make_estimator(model_dir) -> Callable[..., te.Estimator]:
     """``make_estimator(model_fn=linear_model_fn, params=None, **config overrides)`` on ``model_dir``."""
 

@@ -10,12 +10,9 @@ rank (ranks would reach a time threshold at different steps).
 import datetime
 import os
 import pickle
-import socket
-import time
 
 import pytest
 import torch.distributed as dist
-import torch.multiprocessing as mp
 
 from torch_estimator.contract.hook_types import SessionRunArgs, SessionRunContext
 from torch_estimator.hooks import HookList, StopOnPredicateHook
@@ -84,31 +81,10 @@ def run_rank(rank, port, out_dir):
         pickle.dump(report, file)
 
 
-def free_port():
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
-def test_rank_0_decides_and_every_rank_stops(tmp_path, monkeypatch):
+def test_rank_0_decides_and_every_rank_stops(tmp_path, monkeypatch, run_gloo_ranks):
     # tests/hooks is a package: spawned children import this module as hooks.<name> from tests/.
     monkeypatch.syspath_prepend(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-    context = mp.start_processes(
-        run_rank, args=(free_port(), str(tmp_path)), nprocs=WORLD_SIZE, join=False, start_method="spawn"
-    )
-    deadline = time.monotonic() + TIMEOUT_S
-    try:
-        while not context.join(timeout=1):  # raises, with the child's traceback, if a rank fails
-            if time.monotonic() > deadline:
-                pytest.fail(f"the two processes did not finish within {TIMEOUT_S} s")
-    finally:
-        for process in context.processes:
-            if process.is_alive():
-                process.kill()
-    reports = []
-    for rank in range(WORLD_SIZE):
-        with open(tmp_path / f"rank{rank}.pkl", "rb") as file:
-            reports.append(pickle.load(file))
+    reports = run_gloo_ranks(run_rank, (str(tmp_path),), tmp_path, nprocs=WORLD_SIZE, timeout_s=TIMEOUT_S)
     assert [report["steps"] for report in reports] == [5, 5]
     assert [report["calls"] for report in reports] == [3, 0]
     for report in reports:

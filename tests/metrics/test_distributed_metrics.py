@@ -19,14 +19,11 @@ import datetime
 import logging
 import os
 import pickle
-import socket
-import time
 
 import numpy as np
 import pytest
 import torch
 import torch.distributed as dist
-import torch.multiprocessing as mp
 import torch.nn.functional as F
 import torchmetrics
 
@@ -147,38 +144,8 @@ def evaluate_rank(rank, port, model_dir, out_dir):
         pickle.dump(report, file)
 
 
-def free_port():
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
-def run_two_ranks(model_dir, out_dir):
-    context = mp.start_processes(
-        evaluate_rank,
-        args=(free_port(), str(model_dir), str(out_dir)),
-        nprocs=WORLD_SIZE,
-        join=False,
-        start_method="spawn",
-    )
-    deadline = time.monotonic() + TIMEOUT_S
-    try:
-        while not context.join(timeout=1):  # raises, with the child's traceback, if a rank fails
-            if time.monotonic() > deadline:
-                pytest.fail(f"the two evaluating processes did not finish within {TIMEOUT_S} s")
-    finally:
-        for process in context.processes:
-            if process.is_alive():
-                process.kill()
-    reports = []
-    for rank in range(WORLD_SIZE):
-        with open(out_dir / f"rank{rank}.pkl", "rb") as file:
-            reports.append(pickle.load(file))
-    return reports
-
-
 @pytest.fixture(scope="module")
-def trained(tmp_path_factory):
+def trained(tmp_path_factory, run_gloo_ranks):
     """The model_dir of a classifier trained 10 steps, single-process references, and both ranks' reports."""
     model_dir = tmp_path_factory.mktemp("model")
     batches = all_batches()
@@ -194,7 +161,10 @@ def trained(tmp_path_factory):
     batch_losses = [
         estimator.evaluate(lambda batch=batch: [batch], name="one_batch")["loss"] for batch in batches
     ]
-    reports = run_two_ranks(model_dir, tmp_path_factory.mktemp("reports"))
+    out_dir = tmp_path_factory.mktemp("reports")
+    reports = run_gloo_ranks(
+        evaluate_rank, (str(model_dir), str(out_dir)), out_dir, nprocs=WORLD_SIZE, timeout_s=TIMEOUT_S
+    )
     return model_dir, single, batch_losses, reports
 
 

@@ -131,11 +131,6 @@ def tfakes() -> types.SimpleNamespace:
 
 
 @pytest.fixture
-def model_dir(tmp_path) -> str:
-    return str(tmp_path / "model")
-
-
-@pytest.fixture
 def make_estimator(model_dir) -> Callable[..., te.Estimator]:
     """``make_estimator(**config overrides)``: the model of this conftest on ``model_dir``."""
 

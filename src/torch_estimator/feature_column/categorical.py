@@ -160,6 +160,13 @@ def _check_oov(num_oov_buckets: Any, default_value: Any, no_default: Any, key: s
     return int(num_oov_buckets or 0)
 
 
+def _var_len_spec(key: str, dtype: Any) -> dict[str, Any]:
+    # Imported here: importing torch_estimator.export loads the feature columns.
+    from torch_estimator.export.parsing import VarLenFeature
+
+    return {key: VarLenFeature(dtype)}
+
+
 @dataclass(frozen=True)
 class VocabularyListCategoricalColumn(CategoricalColumn):
     """Ids from an in-memory vocabulary (``categorical_column_with_vocabulary_list``)."""
@@ -182,9 +189,7 @@ class VocabularyListCategoricalColumn(CategoricalColumn):
 
     @property
     def parse_example_spec(self) -> dict[str, Any]:
-        from torch_estimator.export.parsing import VarLenFeature
-
-        return {self.key: VarLenFeature(self.dtype)}
+        return _var_len_spec(self.key, self.dtype)
 
     @property
     def num_buckets(self) -> int:
@@ -277,9 +282,7 @@ class VocabularyFileCategoricalColumn(CategoricalColumn):
 
     @property
     def parse_example_spec(self) -> dict[str, Any]:
-        from torch_estimator.export.parsing import VarLenFeature
-
-        return {self.key: VarLenFeature(self.dtype)}
+        return _var_len_spec(self.key, self.dtype)
 
     @property
     def num_buckets(self) -> int:
@@ -359,9 +362,7 @@ class HashedCategoricalColumn(CategoricalColumn):
 
     @property
     def parse_example_spec(self) -> dict[str, Any]:
-        from torch_estimator.export.parsing import VarLenFeature
-
-        return {self.key: VarLenFeature(self.dtype)}
+        return _var_len_spec(self.key, self.dtype)
 
     @property
     def num_buckets(self) -> int:
@@ -413,9 +414,7 @@ class IdentityCategoricalColumn(CategoricalColumn):
 
     @property
     def parse_example_spec(self) -> dict[str, Any]:
-        from torch_estimator.export.parsing import VarLenFeature
-
-        return {self.key: VarLenFeature(torch.int64)}
+        return _var_len_spec(self.key, torch.int64)
 
     @property
     def num_buckets(self) -> int:

@@ -160,18 +160,15 @@ class EmbeddingColumn(DenseColumn):
 
     def dense_tensor(self, cache: TransformCache, variables: ColumnVariables) -> torch.Tensor:
         _reject_sequence(self.categorical_column, "embedding_column")
-        ids = cache.ids(self.categorical_column)
-        return combine_embeddings(self.table(variables), ids, self.combiner, self.max_norm)
+        return _embed(self, cache, variables, self.combiner, self.max_norm)[0]
 
     def sequence_dense_tensor(
         self, cache: TransformCache, variables: ColumnVariables
     ) -> tuple[torch.Tensor, torch.Tensor]:
         """``([B, T, dimension], lengths [B])`` for a sequence categorical column."""
         _require_sequence(self.categorical_column, "embedding_column")
-        ids = cache.ids(self.categorical_column)
-        return combine_embeddings(self.table(variables), ids, self.combiner, self.max_norm), sequence_lengths(
-            ids
-        )
+        embeddings, ids = _embed(self, cache, variables, self.combiner, self.max_norm)
+        return embeddings, sequence_lengths(ids)
 
 
 def embedding_column(
@@ -280,19 +277,27 @@ class SharedEmbeddingColumn(DenseColumn):
 
     def dense_tensor(self, cache: TransformCache, variables: ColumnVariables) -> torch.Tensor:
         _reject_sequence(self.categorical_column, "shared_embeddings")
-        ids = cache.ids(self.categorical_column)
-        return combine_embeddings(self.table(variables), ids, self.shared.combiner, self.shared.max_norm)
+        return _embed(self, cache, variables, self.shared.combiner, self.shared.max_norm)[0]
 
     def sequence_dense_tensor(
         self, cache: TransformCache, variables: ColumnVariables
     ) -> tuple[torch.Tensor, torch.Tensor]:
         """``([B, T, dimension], lengths [B])`` for a sequence categorical column."""
         _require_sequence(self.categorical_column, "shared_embeddings")
-        ids = cache.ids(self.categorical_column)
-        table = self.table(variables)
-        return combine_embeddings(table, ids, self.shared.combiner, self.shared.max_norm), sequence_lengths(
-            ids
-        )
+        embeddings, ids = _embed(self, cache, variables, self.shared.combiner, self.shared.max_norm)
+        return embeddings, sequence_lengths(ids)
+
+
+def _embed(
+    column: EmbeddingColumn | SharedEmbeddingColumn,
+    cache: TransformCache,
+    variables: ColumnVariables,
+    combiner: str,
+    max_norm: float | None,
+) -> tuple[torch.Tensor, IdBatch]:
+    # The ids first, then the table: a bad feature fails before the table variable is made.
+    ids = cache.ids(column.categorical_column)
+    return combine_embeddings(column.table(variables), ids, combiner, max_norm), ids
 
 
 def shared_embeddings(

@@ -30,21 +30,18 @@ from torch_estimator.canned.heads.keys import MetricKeys, PredictionKeys, summar
 from torch_estimator.canned.heads.losses import (
     LossTerms,
     Reduction,
-    add_regularization,
     call_loss_fn,
     validate_loss_fn,
     validate_loss_reduction,
-    weighted_loss,
 )
 from torch_estimator.canned.heads.metric_ops import regularization_metric, threshold_metrics
 from torch_estimator.canned.heads.spec import (
-    CLASSIFY_SERVING_KEY,
-    PREDICT_SERVING_KEY,
     all_class_ids,
     build_estimator_spec,
+    classification_outputs,
+    head_loss,
 )
-from torch_estimator.contract.export_output import ClassificationOutput, ExportOutput, PredictOutput
-from torch_estimator.contract.spec import DEFAULT_SERVING_KEY, EstimatorSpec
+from torch_estimator.contract.export_output import ExportOutput
 from torch_estimator.metrics import auc, mean
 
 __all__ = ["MultiLabelHead"]
@@ -196,17 +193,8 @@ class MultiLabelHead:
             indicator[torch.tensor(rows), torch.tensor(ids)] = 1
         return indicator.to(device, non_blocking=True)
 
-    def loss(
-        self,
-        labels: Any,
-        logits: torch.Tensor,
-        features: Any = None,
-        mode: str | None = None,
-        regularization_losses: Sequence[torch.Tensor] | None = None,
-    ) -> torch.Tensor:
-        """The reduced training loss plus the sum of ``regularization_losses``."""
-        terms = self.loss_terms(labels, logits, features)
-        return add_regularization(weighted_loss(terms, self._loss_reduction), regularization_losses)
+    # The reduced loss plus regularization, as every head computes it (TF's Head.loss).
+    loss = head_loss
 
     def predictions(self, logits: torch.Tensor, keys: Sequence[str] | None = None) -> dict[str, torch.Tensor]:
         """``logits``, ``probabilities`` (sigmoid) and ``classes`` (every class id; see PredictionKeys)."""
@@ -223,16 +211,7 @@ class MultiLabelHead:
 
     def export_outputs(self, predictions: dict[str, torch.Tensor]) -> dict[str, ExportOutput]:
         """serving_default and classification: scores and classes; predict: every prediction."""
-        classifier = ClassificationOutput(
-            scores=predictions[PredictionKeys.PROBABILITIES],
-            classes=predictions[PredictionKeys.CLASSES],
-            class_names=list(self.label_vocabulary) if self.label_vocabulary is not None else None,
-        )
-        return {
-            DEFAULT_SERVING_KEY: classifier,
-            CLASSIFY_SERVING_KEY: classifier,
-            PREDICT_SERVING_KEY: PredictOutput(predictions),
-        }
+        return classification_outputs(predictions, PredictionKeys.CLASSES, self.label_vocabulary)
 
     def eval_metric_ops(
         self, terms: LossTerms, regularization_losses: Sequence[torch.Tensor] | None = None
@@ -273,32 +252,8 @@ class MultiLabelHead:
             metrics[class_auc_pr_key] = _auc_pr(class_labels, class_probabilities, weights, class_auc_pr_key)
         return metrics
 
-    def create_estimator_spec(
-        self,
-        features: Any,
-        mode: str,
-        logits: torch.Tensor,
-        labels: Any = None,
-        optimizer: Any = None,
-        trainable_variables: Sequence[torch.Tensor] | None = None,
-        train_op_fn: Callable[[torch.Tensor], Any] | None = None,
-        update_ops: Sequence[Any] | None = None,
-        regularization_losses: Sequence[torch.Tensor] | None = None,
-    ) -> EstimatorSpec:
-        """The EstimatorSpec for ``mode``; TRAIN needs exactly one of ``optimizer`` (a ``te.train``
-        optimizer: its minimize advances the global step) and ``train_op_fn``."""
-        return build_estimator_spec(
-            self,
-            features,
-            mode,
-            logits,
-            labels,
-            optimizer,
-            trainable_variables,
-            train_op_fn,
-            update_ops,
-            regularization_losses,
-        )
+    # The flow every head shares, bound as this head's method (TF's Head.create_estimator_spec).
+    create_estimator_spec = build_estimator_spec
 
     def _key(self, key: str) -> str:
         return summary_key(key, self._name)

@@ -18,16 +18,19 @@ from torch_estimator.canned.heads.keys import MetricKeys, PredictionKeys, summar
 from torch_estimator.canned.heads.losses import (
     LossTerms,
     Reduction,
-    add_regularization,
     call_loss_fn,
     validate_loss_fn,
     validate_loss_reduction,
-    weighted_loss,
 )
 from torch_estimator.canned.heads.metric_ops import regularization_metric
-from torch_estimator.canned.heads.spec import PREDICT_SERVING_KEY, REGRESS_SERVING_KEY, build_estimator_spec
+from torch_estimator.canned.heads.spec import (
+    PREDICT_SERVING_KEY,
+    REGRESS_SERVING_KEY,
+    build_estimator_spec,
+    head_loss,
+)
 from torch_estimator.contract.export_output import ExportOutput, PredictOutput, RegressionOutput
-from torch_estimator.contract.spec import DEFAULT_SERVING_KEY, EstimatorSpec
+from torch_estimator.contract.spec import DEFAULT_SERVING_KEY
 from torch_estimator.metrics import mean
 
 __all__ = ["RegressionHead"]
@@ -106,17 +109,8 @@ class RegressionHead:
         weights = example_weights(features, self.weight_column, logits, allow_per_logit_weights=True)
         return LossTerms(logits, values, loss, weights)
 
-    def loss(
-        self,
-        labels: Any,
-        logits: torch.Tensor,
-        features: Any = None,
-        mode: str | None = None,
-        regularization_losses: Sequence[torch.Tensor] | None = None,
-    ) -> torch.Tensor:
-        """The reduced training loss plus the sum of ``regularization_losses``."""
-        terms = self.loss_terms(labels, logits, features)
-        return add_regularization(weighted_loss(terms, self._loss_reduction), regularization_losses)
+    # The reduced loss plus regularization, as every head computes it (TF's Head.loss).
+    loss = head_loss
 
     def predictions(self, logits: torch.Tensor, keys: Sequence[str] | None = None) -> dict[str, torch.Tensor]:
         """``predictions`` (the logits, or ``inverse_link_fn(logits)`` plus a ``logits`` key)."""
@@ -159,32 +153,8 @@ class RegressionHead:
         metrics.update(regularization_metric(regularization_losses, terms.logits, self._name))
         return metrics
 
-    def create_estimator_spec(
-        self,
-        features: Any,
-        mode: str,
-        logits: torch.Tensor,
-        labels: Any = None,
-        optimizer: Any = None,
-        trainable_variables: Sequence[torch.Tensor] | None = None,
-        train_op_fn: Callable[[torch.Tensor], Any] | None = None,
-        update_ops: Sequence[Any] | None = None,
-        regularization_losses: Sequence[torch.Tensor] | None = None,
-    ) -> EstimatorSpec:
-        """The EstimatorSpec for ``mode``; TRAIN needs exactly one of ``optimizer`` (a ``te.train``
-        optimizer: its minimize advances the global step) and ``train_op_fn``."""
-        return build_estimator_spec(
-            self,
-            features,
-            mode,
-            logits,
-            labels,
-            optimizer,
-            trainable_variables,
-            train_op_fn,
-            update_ops,
-            regularization_losses,
-        )
+    # The flow every head shares, bound as this head's method (TF's Head.create_estimator_spec).
+    create_estimator_spec = build_estimator_spec
 
 
 _PLAIN_KEYS = (PredictionKeys.PREDICTIONS,)

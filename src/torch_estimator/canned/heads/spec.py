@@ -13,18 +13,24 @@ Per mode, as TF's heads:
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 import torch
 
 from torch_estimator.canned.heads.keys import MetricKeys, PredictionKeys, summary_key
-from torch_estimator.canned.heads.losses import add_regularization, regularization_total, weighted_loss
+from torch_estimator.canned.heads.losses import (
+    LossTerms,
+    add_regularization,
+    regularization_total,
+    weighted_loss,
+)
 from torch_estimator.canned.heads.protocol import SpecParts
 from torch_estimator.contract.current import current_graph
 from torch_estimator.contract.describe import describe
+from torch_estimator.contract.export_output import ClassificationOutput, ExportOutput, PredictOutput
 from torch_estimator.contract.mode_keys import ModeKeys
-from torch_estimator.contract.spec import EstimatorSpec
+from torch_estimator.contract.spec import DEFAULT_SERVING_KEY, EstimatorSpec
 from torch_estimator.graph.global_step import get_or_create_global_step
 from torch_estimator.summary import scalar
 from torch_estimator.train.optimizer import group
@@ -35,7 +41,10 @@ __all__ = [
     "REGRESS_SERVING_KEY",
     "all_class_ids",
     "build_estimator_spec",
+    "classification_outputs",
+    "head_loss",
     "name_class_outputs",
+    "regularized_loss",
     "train_op_for",
 ]
 
@@ -57,13 +66,15 @@ def build_estimator_spec(
     update_ops: Sequence[Any] | None = None,
     regularization_losses: Sequence[torch.Tensor] | None = None,
 ) -> EstimatorSpec:
-    """The EstimatorSpec of ``head`` for ``mode`` (the module docstring gives the order)."""
+    """The EstimatorSpec of ``head`` for ``mode`` (the module docstring gives the order); TRAIN needs
+    exactly one of ``optimizer`` (a ``te.train`` optimizer: its minimize advances the global step) and
+    ``train_op_fn``. Every head binds it as its ``create_estimator_spec`` method."""
     predictions = head.predictions(logits)
     if mode == ModeKeys.PREDICT:
         name_class_outputs(predictions, getattr(head, "label_vocabulary", None))
         return EstimatorSpec(mode, predictions=predictions, export_outputs=head.export_outputs(predictions))
     terms = head.loss_terms(labels, logits, features)
-    loss = add_regularization(weighted_loss(terms, head.loss_reduction), regularization_losses)
+    loss = regularized_loss(head, terms, regularization_losses)
     if mode == ModeKeys.EVAL:
         metrics = head.eval_metric_ops(terms, regularization_losses)
         return EstimatorSpec(mode, predictions=predictions, loss=loss, eval_metric_ops=metrics)
@@ -73,6 +84,60 @@ def build_estimator_spec(
         regularization = regularization_total(regularization_losses, loss)
         scalar(summary_key(MetricKeys.LOSS_REGULARIZATION, head.name), regularization)
     return EstimatorSpec(ModeKeys.TRAIN, predictions=predictions, loss=loss, train_op=train_op)
+
+
+def head_loss(
+    head: SpecParts,
+    labels: Any,
+    logits: torch.Tensor,
+    features: Any = None,
+    mode: str | None = None,
+    regularization_losses: Sequence[torch.Tensor] | None = None,
+) -> torch.Tensor:
+    """The reduced training loss plus the sum of ``regularization_losses`` (``mode`` is accepted, as in
+    TF, and unused). Every head binds it as its ``loss`` method.
+
+    >>> from torch_estimator.canned.heads.multi_class_head import MultiClassHead
+    >>> MultiClassHead(3).loss(torch.tensor([0, 1]), torch.zeros(2, 3))  # ln 3 per example
+    tensor(1.0986)
+    """
+    del mode
+    return regularized_loss(head, head.loss_terms(labels, logits, features), regularization_losses)
+
+
+def regularized_loss(
+    head: SpecParts, terms: LossTerms, regularization_losses: Sequence[torch.Tensor] | None
+) -> torch.Tensor:
+    """``terms`` reduced by ``head.loss_reduction``, plus the sum of ``regularization_losses``."""
+    return add_regularization(weighted_loss(terms, head.loss_reduction), regularization_losses)
+
+
+def classification_outputs(
+    predictions: Mapping[str, torch.Tensor],
+    classes_key: str,
+    vocabulary: Sequence[str] | None,
+    extra: Mapping[str, ExportOutput] | None = None,
+) -> dict[str, ExportOutput]:
+    """A classification head's export outputs: serving_default and classification (probabilities
+    and ``predictions[classes_key]``, named by ``vocabulary``), then ``extra``, then predict (every
+    prediction).
+
+    >>> predictions = {"probabilities": torch.ones(1, 2), "all_class_ids": torch.tensor([[0, 1]])}
+    >>> outputs = classification_outputs(predictions, "all_class_ids", None)
+    >>> list(outputs)
+    ['serving_default', 'classification', 'predict']
+    """
+    classifier = ClassificationOutput(
+        scores=predictions[PredictionKeys.PROBABILITIES],
+        classes=predictions[classes_key],
+        class_names=list(vocabulary) if vocabulary is not None else None,
+    )
+    return {
+        DEFAULT_SERVING_KEY: classifier,
+        CLASSIFY_SERVING_KEY: classifier,
+        **(extra or {}),
+        PREDICT_SERVING_KEY: PredictOutput(predictions),
+    }
 
 
 def name_class_outputs(predictions: dict[str, torch.Tensor], vocabulary: Sequence[str] | None) -> None:
