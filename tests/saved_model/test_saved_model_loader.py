@@ -144,7 +144,7 @@ def test_load_rejects_what_is_not_an_export(tmp_path):
     (tmp_path / "saved_model.json").write_text(
         json.dumps({"format": "torch-estimator-saved-model", "format_version": 99, "signatures": {}})
     )
-    with pytest.raises(ValueError, match=r"format_version 99.*reads versions up to 1"):
+    with pytest.raises(ValueError, match=r"format_version 99.*reads versions up to 2"):
         te.saved_model.load(tmp_path)
 
 

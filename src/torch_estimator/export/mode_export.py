@@ -4,6 +4,7 @@ Order, as tf.estimator's ``_add_meta_graph_for_mode`` (SEMANTICS (l) 4-5):
 
     graph = fresh Graph (global step, seed); receiver = receiver_fn()   # torch calls recorded
     spec = model_fn(receiver.features, receiver.labels, mode)            # build pass
+    output vocabularies: graph.output_vocabularies of the build pass, per signature output
     restore the checkpoint with the scaffold's saver (missing variables -> ValueError)
     export outputs: PREDICT spec.export_outputs; EVAL {'eval': EvalOutput(loss, predictions, metrics)}
     for each signature (output key, then '<alternative>:<key>'):
@@ -63,6 +64,8 @@ class ExportedSignature:
     outputs: dict[str, dict[str, Any]]
     class_names: list[str] | None
     feature_spec: dict[str, Any] | None
+    # Signature output name -> the vocabulary naming its class ids (None: str(id)).
+    output_vocabularies: dict[str, list[str] | None] = dataclasses.field(default_factory=dict)
 
 
 @dataclasses.dataclass
@@ -94,6 +97,7 @@ def export_mode(
         )
     features, labels = receiver.features, getattr(receiver, "labels", None)
     spec = build(graph, graph, features, labels, mode)
+    vocabularies = dict(graph.output_vocabularies)
     _restore(graph, spec, setup, checkpoint_path, mode)
     if mode == ModeKeys.PREDICT:
         export_outputs = spec.export_outputs
@@ -102,7 +106,7 @@ def export_mode(
     alternatives = getattr(receiver, "receiver_tensors_alternatives", None) or {}
     plans = plan_signatures(export_outputs, alternatives, serving_only=mode == ModeKeys.PREDICT)
     tracer = _SignatureTracer(
-        graph, mode, receiver, recording, spec, getattr(receiver_fn, "feature_spec", None)
+        graph, mode, receiver, recording, spec, getattr(receiver_fn, "feature_spec", None), vocabularies
     )
     signatures = [tracer.export(plan, export_outputs[plan.output_key]) for plan in plans]
     return ModeExport(
@@ -125,6 +129,7 @@ class _SignatureTracer:
         recording: ReceiverRecording,
         spec: EstimatorSpec,
         parse_spec: Any,
+        vocabularies: Mapping[str, Any],
     ) -> None:
         self.graph = graph
         self.mode = mode
@@ -132,6 +137,7 @@ class _SignatureTracer:
         self.recording = recording
         self.spec = spec
         self.parse_spec = parse_spec
+        self.vocabularies = vocabularies
         self.traced: dict[tuple[str | None, int], tuple[torch.export.ExportedProgram, dict[str, Any]]] = {}
 
     def export(self, plan: SignaturePlan, output: Any) -> ExportedSignature:
@@ -168,6 +174,7 @@ class _SignatureTracer:
             outputs=outputs,
             class_names=_class_names(output),
             feature_spec=_feature_spec_json(parse_spec),
+            output_vocabularies=_output_vocabularies(output, self.spec.predictions, self.vocabularies),
         )
 
 
@@ -318,6 +325,24 @@ def _class_names(output: Any) -> list[str] | None:
     if isinstance(output, ClassificationOutput) and output.classes is not None:
         return output.class_names
     return None
+
+
+def _output_vocabularies(
+    output: Any, predictions: Any, vocabularies: Mapping[str, Any]
+) -> dict[str, list[str] | None]:
+    """The outputs of ``output`` that carry a named prediction (key ``k`` or ``predictions/k`` holding
+    the very tensor ``predictions[k]``), each with its vocabulary. A classify signature's ``classes``
+    are named by its ``class_names`` instead.
+    """
+    if isinstance(output, ClassificationOutput) or not isinstance(predictions, Mapping):
+        return {}
+    outputs = output.outputs
+    named: dict[str, list[str] | None] = {}
+    for key, vocabulary in vocabularies.items():
+        for name in (key, f"predictions/{key}"):
+            if name in outputs and key in predictions and outputs[name] is predictions[key]:
+                named[name] = None if vocabulary is None else list(vocabulary)
+    return named
 
 
 def _var_len_dims(parse_spec: Any) -> dict[str, tuple[int, ...]]:

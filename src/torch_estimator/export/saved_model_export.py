@@ -123,6 +123,7 @@ def _write(directory: str, exports: list[ModeExport], assets_extra: Mapping[str,
                 "outputs": signature.outputs,
                 "class_names": signature.class_names,
                 "feature_spec": signature.feature_spec,
+                "output_vocabularies": signature.output_vocabularies,
             }
     main = next((export for export in exports if export.mode == ModeKeys.PREDICT), exports[0])
     write_programs(directory, programs)

@@ -32,7 +32,8 @@ __all__ = [
 ]
 
 FORMAT_NAME = "torch-estimator-saved-model"
-FORMAT_VERSION = 1
+# 2: each signature has "output_vocabularies" {output name: vocabulary list | null (= str(id))}.
+FORMAT_VERSION = 2
 SIGNATURE_FILENAME = "saved_model.json"
 PROGRAMS_DIRECTORY = "programs"
 VARIABLES_DIRECTORY = "variables"

@@ -17,6 +17,7 @@ from torch_estimator.saved_model.format import (
     dtype_from_name,
 )
 from torch_estimator.saved_model.program import LoadedProgram, load_program
+from torch_estimator.saved_model.vocabulary import name_class_ids, read_output_vocabularies
 
 __all__ = ["SavedModel", "Signature", "TensorSpec", "is_export_dir", "list_versions", "load"]
 
@@ -34,10 +35,13 @@ class TensorSpec(collections.namedtuple("TensorSpec", ["dtype", "shape"])):
 
 
 class Signature:
-    """One callable signature of an export: ``signature(**tensors) -> dict[str, Tensor]``.
+    """One callable signature of an export: ``signature(**tensors) -> dict[str, Tensor | ndarray]``.
 
     Inputs are checked by name, dtype, rank and fixed dimensions, and must share one batch size
-    (dim 0); a ``ValueError`` names the input, what was given and what was expected.
+    (dim 0); a ``ValueError`` names the input, what was given and what was expected. Outputs listed in
+    ``output_vocabularies`` (a classifier's ``classes`` / ``all_classes`` in its predict signature) come
+    back as numpy object arrays of bytes names, as ``Estimator.predict()`` yields them; ``run`` returns
+    every output as the program's tensors (class ids unnamed).
     """
 
     def __init__(self, name: str, entry: Mapping[str, Any], program: LoadedProgram) -> None:
@@ -48,6 +52,7 @@ class Signature:
         self.outputs = _specs(entry["outputs"])
         self.class_names: list[str] | None = entry.get("class_names")
         self.feature_spec: dict[str, Any] | None = entry.get("feature_spec")
+        self.output_vocabularies = read_output_vocabularies(name, entry)
         self.program = program
         if set(program.input_names) != set(self.inputs):
             raise ValueError(
@@ -70,7 +75,14 @@ class Signature:
         )
         self._input_names = frozenset(self.inputs)
 
-    def __call__(self, **tensors: torch.Tensor) -> dict[str, torch.Tensor]:
+    def __call__(self, **tensors: torch.Tensor) -> dict[str, Any]:
+        outputs: dict[str, Any] = self.run(tensors)
+        for name, vocabulary in self.output_vocabularies.items():
+            outputs[name] = name_class_ids(outputs[name], vocabulary)
+        return outputs
+
+    def run(self, tensors: Mapping[str, torch.Tensor]) -> dict[str, torch.Tensor]:
+        """The program's outputs for ``tensors`` (by input name), class ids left as int64 tensors."""
         if tensors.keys() != self._input_names:
             self._raise_names(tensors)
         ordered = []

@@ -126,7 +126,7 @@ def run_signature(signature: Any, tensors: Mapping[str, torch.Tensor]) -> dict[s
     """Calls the signature without autograd; its input checks become 400s, anything else a 500."""
     try:
         with torch.no_grad():
-            return dict(signature(**tensors))
+            return dict(signature.run(tensors))
     except ServingError:
         raise
     except (ValueError, TypeError) as err:

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 import torch
@@ -169,11 +169,16 @@ def decode_predict(request: Mapping[str, Any], signature: Any, *, may_hold_bools
     return PredictCall(tensors, _rows_of(tensors), row_format=False)
 
 
-def output_class_names(signature: Any, output_name: str) -> list[str] | tuple[()] | None:
+def output_class_names(signature: Any, output_name: str) -> Sequence[str] | None:
     """Names for an output of class ids: the classify signature's ``classes`` output gets its
-    ``class_names`` (``()`` = ``str(id)``, TF's default names); any other output ``None``."""
+    ``class_names``, an output in ``output_vocabularies`` (a predict signature's ``classes``) its
+    vocabulary (``()`` = ``str(id)``, TF's default names); any other output ``None``."""
     if signature.method_name == CLASSIFY_METHOD and output_name == "classes":
         return signature.class_names if signature.class_names is not None else ()
+    vocabularies = getattr(signature, "output_vocabularies", None) or {}
+    if output_name in vocabularies:
+        vocabulary = vocabularies[output_name]
+        return vocabulary if vocabulary is not None else ()
     return None
 
 
