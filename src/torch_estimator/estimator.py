@@ -16,7 +16,7 @@ from torch_estimator.contract.convert import to_numpy
 from torch_estimator.contract.fn_args import call_model_fn, verify_model_fn_args
 from torch_estimator.contract.hook_types import SessionRunHook
 from torch_estimator.contract.mode_keys import ModeKeys
-from torch_estimator.contract.spec import EstimatorSpec
+from torch_estimator.contract.spec import EstimatorSpec, check_hooks
 from torch_estimator.distribute.run_config import RunConfig
 from torch_estimator.export.saved_model_export import export_all_saved_models
 from torch_estimator.hooks import CheckpointSaverListener
@@ -189,7 +189,7 @@ class Estimator:
         if max_steps is not None and max_steps <= global_step_of(self.model_dir):
             logger.info("Skipping training since max_steps has already saved.")
             return self
-        hooks = _check_hooks(hooks)
+        hooks = list(check_hooks(hooks, "hooks"))
         listeners = list(saving_listeners or [])
         for listener in listeners:
             if not isinstance(listener, CheckpointSaverListener):
@@ -212,7 +212,7 @@ class Estimator:
 
         ``loss`` is the mean of the per-batch losses. ``steps``: None runs until the input ends.
         """
-        hooks = _check_hooks(hooks)
+        hooks = list(check_hooks(hooks, "hooks"))
         if steps is not None and steps <= 0:
             raise ValueError(f"Must specify steps > 0, given: {steps}")
         return engine.evaluate(self._setup(), input_fn, steps, hooks, checkpoint_path, self.eval_dir(name))
@@ -229,7 +229,7 @@ class Estimator:
 
         A generator: nothing, not even argument checking, runs until the first ``next()``.
         """
-        checked = _check_hooks(hooks)
+        checked = list(check_hooks(hooks, "hooks"))
         yield from engine.predict(
             self._setup(), input_fn, predict_keys, checked, checkpoint_path, yield_single_examples
         )
@@ -295,14 +295,3 @@ def _check_steps(steps: int | None, max_steps: int | None) -> None:
         raise ValueError(f"Must specify steps > 0, given: {steps}")
     if max_steps is not None and max_steps <= 0:
         raise ValueError(f"Must specify max_steps > 0, given: {max_steps}")
-
-
-def _check_hooks(hooks: Iterable[SessionRunHook] | None) -> list[SessionRunHook]:
-    checked = list(hooks or [])
-    for hook in checked:
-        if not isinstance(hook, SessionRunHook):
-            raise TypeError(
-                f"Hooks must be a SessionRunHook, given: {type(hook).__name__} {hook!r}. "
-                "Subclass te.SessionRunHook."
-            )
-    return checked

@@ -84,3 +84,9 @@ def test_input_fn_gets_one_pipeline_when_training_alone(tmp_path):
     config = te.RunConfig(log_step_count_steps=None, save_summary_steps=0, device="cpu")
     te.Estimator(model_fn, model_dir=str(tmp_path), config=config).train(input_fn, steps=1)
     assert seen == [te.distribute.InputContext(1, 0, 1)]
+
+
+def test_local_replica_votes_with_its_own_clock():
+    stop, now = LocalReplica().any_with_chief_time(True)
+    assert stop is True
+    assert isinstance(now, float)

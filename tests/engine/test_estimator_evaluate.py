@@ -114,7 +114,7 @@ def test_steps_must_be_positive(make_estimator, steps):
 
 
 def test_hooks_are_type_checked_first(make_estimator):
-    with pytest.raises(TypeError, match="Hooks must be a SessionRunHook"):
+    with pytest.raises(TypeError, match="All hooks must be SessionRunHook instances"):
         make_estimator(scaled_model_fn).evaluate(eval_batches, steps=0, hooks=[object()])
 
 

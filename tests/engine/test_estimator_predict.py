@@ -37,7 +37,7 @@ def failing_input_fn():
 def test_hooks_are_checked_at_the_first_next(make_estimator):
     # predict() itself does nothing: a bad hook and a failing input_fn pass unnoticed until next().
     predictions = make_estimator(predict_model_fn).predict(failing_input_fn, hooks=["not a hook"])
-    with pytest.raises(TypeError, match="Hooks must be a SessionRunHook"):
+    with pytest.raises(TypeError, match="All hooks must be SessionRunHook instances"):
         next(predictions)
 
 

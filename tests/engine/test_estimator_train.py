@@ -38,7 +38,7 @@ def test_max_steps_must_be_positive(make_estimator, max_steps):
 
 
 def test_hooks_must_be_session_run_hooks(make_estimator):
-    with pytest.raises(TypeError, match="Hooks must be a SessionRunHook"):
+    with pytest.raises(TypeError, match="All hooks must be SessionRunHook instances"):
         make_estimator().train(failing_input_fn, hooks=[object()], steps=1)
 
 

@@ -119,7 +119,7 @@ def test_argument_validation(tmp_path):
     est = make_estimator(tmp_path)
     with pytest.raises(ValueError, match="Must specify steps > 0"):
         te.experimental.InMemoryEvaluatorHook(est, data, steps=0)
-    with pytest.raises(TypeError, match="Hooks must be a SessionRunHook"):
+    with pytest.raises(TypeError, match="All hooks must be SessionRunHook instances"):
         te.experimental.InMemoryEvaluatorHook(est, data, hooks=[object()])
     tf_config = {"cluster": {"chief": ["h:0"], "worker": ["h:1"]}, "task": {"type": "chief", "index": 0}}
     config = te.RunConfig(cluster=te.distribute.parse_tf_config({"TF_CONFIG": json.dumps(tf_config)}))

@@ -19,6 +19,7 @@ import pytest
 import torch
 
 import torch_estimator as te
+from torch_estimator.saved_model.format import SIGNATURE_FILENAME
 from torch_estimator.summary import clear_writers
 
 
@@ -108,6 +109,9 @@ class FakeExportingEstimator:
     ):
         path = os.path.join(export_dir_base, str(self.next_version))
         os.makedirs(path)
+        # The signature file makes it a finished export (te.saved_model.list_versions lists it).
+        with open(os.path.join(path, SIGNATURE_FILENAME), "w") as f:
+            f.write("{}")
         self.next_version += 1
         self.exported_checkpoints.append(checkpoint_path)
         return path

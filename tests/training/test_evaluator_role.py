@@ -259,10 +259,10 @@ def test_an_export_of_a_checkpoint_deleted_after_its_evaluation_is_skipped(
 @pytest.mark.parametrize(
     ("metrics", "checkpoint_path", "error", "phrase"),
     [
-        ({}, "c", ValueError, "should never return empty metrics"),
+        ({}, "c", RuntimeError, "should never return empty metrics"),
         ([("loss", 1.0)], "c", TypeError, "should return dict"),
-        ({"loss": 1.0}, "c", ValueError, "should have `global_step` in result"),
-        ({"loss": 1.0, "global_step": 3}, None, ValueError, "`checkpoint_path` should be non-empty"),
+        ({"loss": 1.0}, "c", RuntimeError, "should have `global_step` in result"),
+        ({"loss": 1.0, "global_step": 3}, None, RuntimeError, "`checkpoint_path` should be non-empty"),
     ],
 )
 def test_an_evaluated_result_is_checked(metrics, checkpoint_path, error, phrase):

@@ -2,18 +2,17 @@
 
 from __future__ import annotations
 
+import glob
 import os
 
 import pytest
 import torch
 
 import torch_estimator as te
-from torch_estimator.export.exporters import (
-    export_versions,
-    garbage_collect_exports,
-    loss_smaller,
-    read_scalar_events,
-)
+from torch_estimator.export.exporters import garbage_collect_exports, loss_smaller
+from torch_estimator.saved_model.format import SIGNATURE_FILENAME
+from torch_estimator.saved_model.loader import list_versions
+from torch_estimator.summary.reader import read_scalar_summaries
 from torch_estimator.summary.writer import FileWriter
 
 
@@ -29,6 +28,13 @@ def write_eval_events(eval_dir: str, results: dict[int, dict[str, float]]) -> No
     writer.close()
 
 
+def make_export(path: str) -> None:
+    """A finished export as far as version listing goes: a directory with the signature file."""
+    os.makedirs(path)
+    with open(os.path.join(path, SIGNATURE_FILENAME), "w") as f:
+        f.write("{}")
+
+
 # -- garbage collection -------------------------------------------------------------------------
 
 
@@ -37,8 +43,9 @@ def test_gc_keeps_the_newest_exports_and_ignores_other_entries(tmp_path):
     versions = [1700000000 + i for i in (3, 1, 4, 0, 2)]
     for version in versions:
         (base / str(version)).mkdir(parents=True)
+        (base / str(version) / SIGNATURE_FILENAME).write_text("{}")
     (base / "temp-1700000009-abcd").mkdir()
-    (base / "12345").mkdir()  # not a 10-digit timestamp
+    (base / "12345").mkdir()  # not an export: no signature file
     (base / "notes.txt").write_text("keep me")
     removed = garbage_collect_exports(str(base), 2)
     assert sorted(os.path.basename(path) for path in removed) == ["1700000000", "1700000001", "1700000002"]
@@ -54,8 +61,9 @@ def test_gc_keeps_the_newest_exports_and_ignores_other_entries(tmp_path):
 def test_gc_none_keeps_everything_and_a_missing_dir_is_fine(tmp_path):
     for version in range(1700000000, 1700000007):
         (tmp_path / str(version)).mkdir()
+        (tmp_path / str(version) / SIGNATURE_FILENAME).write_text("{}")
     assert garbage_collect_exports(str(tmp_path), None) == []
-    assert len(export_versions(str(tmp_path))) == 7
+    assert len(list_versions(str(tmp_path))) == 7
     assert garbage_collect_exports(str(tmp_path / "missing"), 3) == []
 
 
@@ -84,7 +92,7 @@ def test_latest_exporter_exports_every_time_and_keeps_the_newest(tfakes, tmp_pat
         for step in (1, 2, 3)
     ]
     assert [os.path.basename(path) for path in paths] == ["1700000000", "1700000001", "1700000002"]
-    assert export_versions(export_path) == ["1700000001", "1700000002"]
+    assert list_versions(export_path) == [1700000001, 1700000002]
     assert estimator.exported_checkpoints == ["ckpt-1", "ckpt-2", "ckpt-3"]
 
 
@@ -177,7 +185,7 @@ def test_best_exporter_after_a_restart_does_not_export_a_worse_model(tfakes, tmp
     """
     model_dir = str(tmp_path)
     export_path = str(tmp_path / "export" / "best")
-    os.makedirs(os.path.join(export_path, "1600000000"))
+    make_export(os.path.join(export_path, "1600000000"))
     write_eval_events(
         os.path.join(model_dir, "eval"), {10: {"loss": 0.5}, 20: {"loss": 0.2}, 30: {"loss": 0.4}}
     )
@@ -196,7 +204,7 @@ def test_best_exporter_with_a_custom_compare_fn_and_pattern(tfakes, tmp_path):
     """Higher accuracy wins; results are read from eval_holdout (the EvalSpec name)."""
     model_dir = str(tmp_path)
     export_path = str(tmp_path / "export" / "best")
-    os.makedirs(os.path.join(export_path, "1600000000"))
+    make_export(os.path.join(export_path, "1600000000"))
     write_eval_events(os.path.join(model_dir, "eval_holdout"), {10: {"accuracy": 0.9}})
 
     def higher_accuracy(best_eval_result, current_eval_result):
@@ -230,13 +238,13 @@ def test_best_exporter_garbage_collects(tfakes, tmp_path):
     exporter = te.BestExporter("best", receiver_fn, event_file_pattern=None, exports_to_keep=2)
     for step, loss in ((1, 0.9), (2, 0.8), (3, 0.7)):
         exporter.export(estimator, export_path, "c", {"loss": loss, "global_step": step}, False)
-    assert export_versions(export_path) == ["1700000001", "1700000002"]
+    assert list_versions(export_path) == [1700000001, 1700000002]
 
 
-def test_read_scalar_events_merges_steps_across_files(tmp_path):
+def test_read_scalar_summaries_merges_steps_across_files(tmp_path):
     eval_dir = str(tmp_path / "eval")
     write_eval_events(eval_dir, {1: {"loss": 0.5}, 2: {"loss": 0.4}})
     write_eval_events(eval_dir, {2: {"accuracy": 0.9}})
-    results = read_scalar_events(os.path.join(eval_dir, "*.tfevents.*"))
+    results = read_scalar_summaries(sorted(glob.glob(os.path.join(eval_dir, "*.tfevents.*"))))
     assert list(results) == [1, 2]
     assert results[2] == {"loss": pytest.approx(0.4), "accuracy": pytest.approx(0.9)}

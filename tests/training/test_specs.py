@@ -35,7 +35,7 @@ def test_train_spec_defaults_and_tuples():
         ({"input_fn": 3}, TypeError, "`input_fn` must be callable"),
         ({"max_steps": 0}, ValueError, "Must specify max_steps > 0, given: 0"),
         ({"max_steps": -1}, ValueError, "Must specify max_steps > 0"),
-        ({"hooks": [object()]}, TypeError, "All hooks must be `SessionRunHook` instances"),
+        ({"hooks": [object()]}, TypeError, "All hooks must be SessionRunHook instances"),
         (
             {"saving_listeners": [object()]},
             TypeError,
@@ -71,7 +71,7 @@ def test_eval_spec_defaults():
         ({"input_fn": "not callable"}, TypeError, "`input_fn` must be callable"),
         ({"steps": 0}, ValueError, "Must specify steps > 0, given: 0"),
         ({"name": 3}, TypeError, "`name` must be string"),
-        ({"hooks": [3]}, TypeError, "All hooks must be `SessionRunHook` instances"),
+        ({"hooks": [3]}, TypeError, "All hooks must be SessionRunHook instances"),
         ({"start_delay_secs": -1}, ValueError, "Must specify start_delay_secs >= 0"),
         ({"throttle_secs": -1}, ValueError, "Must specify throttle_secs >= 0"),
     ],

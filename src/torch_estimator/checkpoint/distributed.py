@@ -33,6 +33,7 @@ from torch_estimator.checkpoint.format import (
     Checkpoint,
     corrupt_error,
     dtype_name,
+    parse_index,
 )
 from torch_estimator.checkpoint.rng import (
     RNG_TENSOR_PREFIX,
@@ -157,29 +158,9 @@ def read_sharded_index(prefix: str) -> dict[str, Any]:
         CorruptCheckpointError: it does not parse or does not describe a sharded checkpoint.
     """
     index_path = prefix + INDEX_SUFFIX
-    try:
-        with open(index_path, encoding="utf-8") as f:
-            index = json.load(f)
-    except FileNotFoundError:
-        raise CheckpointNotFoundError(
-            f"The passed save_path is not a valid checkpoint: {prefix} ({index_path} does not exist).",
-            reason=f"{index_path} does not exist",
-        ) from None
-    except (OSError, ValueError) as err:
-        raise corrupt_error(prefix, f"{index_path} is unreadable ({err}).") from err
-    if (
-        not isinstance(index, dict)
-        or index.get("format") != FORMAT_NAME
-        or index.get("layout") != SHARDED_LAYOUT
-        or type(index.get("global_step")) is not int
-        or type(index.get("format_version")) is not int
-        or not isinstance(index.get("variables"), list)
-    ):
+    index = parse_index(prefix, index_path)
+    if index.get("layout") != SHARDED_LAYOUT:
         raise corrupt_error(prefix, f"{index_path} is not the index of a sharded checkpoint.")
-    if index["format_version"] > FORMAT_VERSION:
-        raise corrupt_error(
-            prefix, f"format_version {index['format_version']} is newer than {FORMAT_VERSION}; upgrade."
-        )
     return index
 
 

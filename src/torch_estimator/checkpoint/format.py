@@ -38,6 +38,7 @@ __all__ = [
     "checkpoint_prefix",
     "corrupt_error",
     "dtype_name",
+    "parse_index",
     "read_checkpoint_file",
     "read_index",
     "remove_checkpoint",
@@ -225,6 +226,24 @@ def read_index(prefix: str) -> dict[str, Any]:
     for path in (index_path, tensor_path):
         if not os.path.isfile(path):
             raise _not_found(prefix, path)
+    return parse_index(prefix, index_path)
+
+
+def parse_index(prefix: str, index_path: str) -> dict[str, Any]:
+    """The parsed JSON index of checkpoint ``prefix`` at ``index_path``, checked for shape only.
+
+    Needs no tensor file (a sharded checkpoint keeps its tensors elsewhere).
+
+    Raises:
+        CheckpointNotFoundError: ``index_path`` is missing.
+        CorruptCheckpointError: the JSON does not parse, is not a torch-estimator checkpoint index, or
+            has a newer format_version than this torch-estimator reads.
+
+    >>> parse_index("d/model.ckpt-1", "d/model.ckpt-1.json")
+    Traceback (most recent call last):
+    ...
+    torch_estimator.checkpoint.errors.CheckpointNotFoundError: The passed save_path is not a valid ...
+    """
     try:
         with open(index_path, encoding="utf-8") as f:
             index = json.load(f)

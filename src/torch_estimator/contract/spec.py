@@ -17,7 +17,7 @@ from torch_estimator.contract.mode_keys import ModeKeys
 from torch_estimator.contract.scaffold import Scaffold
 from torch_estimator.contract.train_op import TrainOp
 
-__all__ = ["DEFAULT_SERVING_KEY", "EstimatorSpec"]
+__all__ = ["DEFAULT_SERVING_KEY", "EstimatorSpec", "check_hooks"]
 
 DEFAULT_SERVING_KEY = "serving_default"
 
@@ -73,10 +73,10 @@ class EstimatorSpec(collections.namedtuple("EstimatorSpec", _FIELDS)):
         predictions = _check_predictions(predictions, mode)
         if mode == ModeKeys.PREDICT:
             export_outputs = _check_export_outputs(export_outputs, predictions)
-        training_hooks = _check_hooks(training_hooks, "training_hooks")
-        evaluation_hooks = _check_hooks(evaluation_hooks, "evaluation_hooks")
-        prediction_hooks = _check_hooks(prediction_hooks, "prediction_hooks")
-        training_chief_hooks = _check_hooks(training_chief_hooks, "training_chief_hooks")
+        training_hooks = check_hooks(training_hooks, "training_hooks")
+        evaluation_hooks = check_hooks(evaluation_hooks, "evaluation_hooks")
+        prediction_hooks = check_hooks(prediction_hooks, "prediction_hooks")
+        training_chief_hooks = check_hooks(training_chief_hooks, "training_chief_hooks")
         eval_metric_ops = _check_metrics(eval_metric_ops, graph)
         scaffold = _check_scaffold(scaffold)
         return super().__new__(
@@ -197,7 +197,15 @@ def _check_export_outputs(export_outputs: Any, predictions: Any) -> dict[str, Ex
     return export_outputs
 
 
-def _check_hooks(hooks: Any, field: str) -> tuple[SessionRunHook, ...]:
+def check_hooks(hooks: Any, field: str) -> tuple[SessionRunHook, ...]:
+    """``hooks`` (an iterable or None) as a tuple; ``field`` names the argument in the error.
+
+    Raises:
+        TypeError: an element is not a SessionRunHook.
+
+    >>> check_hooks(None, "hooks")
+    ()
+    """
     checked = tuple(hooks or ())
     for hook in checked:
         if not isinstance(hook, SessionRunHook):

@@ -48,6 +48,15 @@ class InputContext:
                 f"Received: {self.input_pipeline_id}."
             )
 
+    @classmethod
+    def for_rank(cls, rank: int, world_size: int) -> InputContext:
+        """One input pipeline per process, each process one replica: pipeline ``rank`` of ``world_size``.
+
+        >>> InputContext.for_rank(2, 3)
+        InputContext(num_input_pipelines=3, input_pipeline_id=2, num_replicas_in_sync=3)
+        """
+        return cls(world_size, rank, world_size)
+
     def get_per_replica_batch_size(self, global_batch_size: int) -> int:
         """The batch size of one replica for ``global_batch_size`` over all replicas.
 

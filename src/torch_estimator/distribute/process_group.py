@@ -14,6 +14,7 @@ import contextlib
 import dataclasses
 import datetime
 import logging
+import time
 from collections.abc import Iterator, Mapping
 from typing import Any, Protocol, TypeVar
 
@@ -67,6 +68,10 @@ class Replicas(Protocol):
         """Whether ``flag`` is true on any rank (every rank must call it at the same point)."""
         ...
 
+    def any_with_chief_time(self, flag: bool) -> tuple[bool, float]:
+        """`any` of ``flag`` and rank 0's ``time.monotonic()``, both in one collective."""
+        ...
+
     def chief_value(self, value: T) -> T:
         """Rank 0's ``value`` on every rank (a picklable object)."""
         ...
@@ -102,6 +107,10 @@ class LocalReplica:
         """``flag`` itself."""
         return bool(flag)
 
+    def any_with_chief_time(self, flag: bool) -> tuple[bool, float]:
+        """``flag`` itself and this process's ``time.monotonic()``."""
+        return bool(flag), time.monotonic()
+
     def chief_value(self, value: T) -> T:
         """``value`` itself."""
         return value
@@ -116,7 +125,7 @@ class LocalReplica:
     @property
     def input_context(self) -> InputContext:
         """One pipeline."""
-        return InputContext()
+        return InputContext.for_rank(0, 1)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -136,13 +145,21 @@ class ProcessGroupReplicas:
     @property
     def input_context(self) -> InputContext:
         """One pipeline per rank."""
-        return InputContext(self.world_size, self.rank, self.world_size)
+        return InputContext.for_rank(self.rank, self.world_size)
 
     def any(self, flag: bool) -> bool:
         """One small all-reduce (MAX) of the flag."""
         vote = torch.tensor([1 if flag else 0], dtype=torch.int32, device=self.device)
         dist.all_reduce(vote, op=dist.ReduceOp.MAX)
         return bool(vote.item())
+
+    def any_with_chief_time(self, flag: bool) -> tuple[bool, float]:
+        """One small all-reduce (SUM) of ``[flag, rank 0's time or 0]``, read back in one copy."""
+        now = time.monotonic() if self.rank == 0 else 0.0
+        vote = torch.tensor([1.0 if flag else 0.0, now], dtype=torch.float64, device=self.device)
+        dist.all_reduce(vote, op=dist.ReduceOp.SUM)
+        votes, chief_time = vote.tolist()
+        return votes > 0, chief_time
 
     def chief_value(self, value: T) -> T:
         """``broadcast_object_list`` from rank 0."""

@@ -51,7 +51,7 @@ from torch_estimator.engine.setup import (
 )
 from torch_estimator.graph.graph import Graph
 from torch_estimator.hooks import HookList
-from torch_estimator.metrics.sync import reduce_metric_states, unsynced_metric_names
+from torch_estimator.metrics.sync import reduce_metric_states, unsynced_compute, unsynced_metric_names
 from torch_estimator.summary import writer_for
 
 __all__ = [
@@ -150,7 +150,7 @@ def evaluate(
         else:
             loss = float(loss_sum / batches_done)
         hook_list.end(session)
-        with _unsynced(spec.eval_metric_ops) if is_local_evaluation() else contextlib.nullcontext():
+        with unsynced_compute(spec.eval_metric_ops) if is_local_evaluation() else contextlib.nullcontext():
             results = {name: metric_result(metric) for name, metric in spec.eval_metric_ops.items()}
     results["loss"] = loss
     results["global_step"] = session.global_step
@@ -191,29 +191,6 @@ class MetricValues(Mapping[str, Any]):
 
     def __len__(self) -> int:
         return len(self.metrics)
-
-
-@contextlib.contextmanager
-def _unsynced(metrics: Mapping[str, Any]) -> Iterator[None]:
-    """torchmetrics objects compute from this process's state alone (no all_gather) in the block."""
-    # torchmetrics syncs in compute() whenever a process group exists; its distributed_available_fn
-    # decides that, so a local evaluation answers False for the duration.
-    saved: list[tuple[Any, Any]] = []
-    for metric in metrics.values():
-        modules = metric.modules() if isinstance(metric, torch.nn.Module) else ()
-        for module in modules:
-            if hasattr(module, "distributed_available_fn"):
-                saved.append((module, module.distributed_available_fn))
-                module.distributed_available_fn = _not_distributed
-    try:
-        yield
-    finally:
-        for module, function in saved:
-            module.distributed_available_fn = function
-
-
-def _not_distributed() -> bool:
-    return False
 
 
 def check_reserved_names(metrics: Mapping[str, Any]) -> None:

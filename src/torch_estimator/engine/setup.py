@@ -75,8 +75,7 @@ def build_graph(setup: EstimatorSetup) -> Graph:
 def open_input(setup: EstimatorSetup, input_fn: Callable[..., Any], mode: str) -> Iterator[tuple[Any, Any]]:
     """Calls input_fn once and returns its batches, moved to the Graph's device."""
     # Each rank reads its share of the data when input_fn declares input_context.
-    rank, world_size = evaluation_rank_and_size()  # (0, 1) in a local evaluation
-    context = InputContext(world_size, rank, world_size)
+    context = InputContext.for_rank(*evaluation_rank_and_size())  # (0, 1) in a local evaluation
     result = call_input_fn(input_fn, mode, setup.params, setup.config, input_context=context)
     if mode == ModeKeys.PREDICT and is_single_batch(result):
         logger.warning(

@@ -104,10 +104,12 @@ def _train_loop(
 ) -> None:
     config = setup.config
     start = start_call(setup, input_fn, ModeKeys.TRAIN)
-    # Every rank must take the same steps: if one rank has no data, none trains.
-    if replicas.any(start is None) or start is None:
+    # Every rank must take the same steps: if one rank has no data, none trains. The vote is a
+    # collective, so every rank casts it, with or without data.
+    if replicas.any(start is None):
         logger.warning("Training with estimator made no steps: input_fn produced no batch.")
         return
+    assert start is not None  # this rank's own vote would have stopped it above
     graph, run, batches = start.graph, start.run, start.batches
     features, labels, spec = start.features, start.labels, start.spec
 
@@ -156,10 +158,11 @@ def _train_loop(
         stop = run_context.stop_requested
         batch = None if stop else next(batches, None)
         # All ranks stop at the same step: one asking (a hook, the end of its input) stops all.
-        if clock is not None:
-            if clock.vote(stop or batch is None, replicas.is_chief, replicas.world_size):
-                break
-        elif replicas.any(stop or batch is None):
+        if clock is None:
+            stop = replicas.any(stop or batch is None)
+        else:
+            stop, clock.value = replicas.any_with_chief_time(stop or batch is None)
+        if stop:
             break
         features, labels = batch  # type: ignore[misc]
     session.finish_steps()
@@ -182,7 +185,8 @@ def _chief_checkpoint(model_dir: str, replicas: Replicas) -> str | None:
 
 
 class ChiefClock:
-    """Rank 0's monotonic time, the same on every rank: each step's stop vote carries it along.
+    """Rank 0's monotonic time, the same on every rank: each step's stop vote
+    (`Replicas.any_with_chief_time`) carries it along.
 
     Collective saves time-based (``save_checkpoints_secs``) read it, so all ranks decide alike.
     """
@@ -192,18 +196,6 @@ class ChiefClock:
 
     def __call__(self) -> float:
         return self.value
-
-    def vote(self, stop: bool, is_chief: bool, world_size: int) -> bool:
-        """One all-reduce of ``[stop, rank 0's time]``; returns whether any rank asked to stop."""
-        import torch.distributed as dist
-
-        now = time.monotonic() if is_chief else 0.0
-        vote = torch.tensor([1.0 if stop else 0.0, now], dtype=torch.float64)
-        if dist.get_backend() == "nccl":
-            vote = vote.cuda()
-        dist.all_reduce(vote)
-        self.value = float(vote[1])
-        return bool(vote[0] > 0)
 
 
 def _assemble_hooks(

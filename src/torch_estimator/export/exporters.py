@@ -6,14 +6,14 @@
   model.
 * ``FinalExporter`` exports once, for the evaluation of the final checkpoint.
 
-Garbage collection keeps the ``exports_to_keep`` largest 10-digit timestamp directories. A directory
+Garbage collection keeps the ``exports_to_keep`` newest exports (``te.saved_model.list_versions``:
+numeric directories holding a finished export). A directory
 is first renamed out of the version namespace (``temp-gc-...``) and then removed, so a server never
 loads a half-deleted export.
 """
 
 from __future__ import annotations
 
-import collections
 import glob
 import logging
 import os
@@ -23,7 +23,8 @@ from collections.abc import Callable, Mapping
 from typing import Any, Protocol, runtime_checkable
 
 from torch_estimator.contract.fn_args import fn_args
-from torch_estimator.summary.reader import summary_iterator
+from torch_estimator.saved_model.loader import list_versions
+from torch_estimator.summary.reader import read_scalar_summaries
 
 __all__ = [
     "BestExporter",
@@ -31,15 +32,11 @@ __all__ = [
     "ExportingEstimator",
     "FinalExporter",
     "LatestExporter",
-    "export_versions",
     "garbage_collect_exports",
     "loss_smaller",
-    "read_scalar_events",
 ]
 
 logger = logging.getLogger("torch_estimator")
-
-_VERSION_DIGITS = 10
 
 
 class ExportingEstimator(Protocol):
@@ -112,35 +109,22 @@ def loss_smaller(best_eval_result: Mapping[str, Any], current_eval_result: Mappi
     return bool(best_eval_result["loss"] > current_eval_result["loss"])
 
 
-def export_versions(export_path: str) -> list[str]:
-    """The export directories (10-digit timestamp names) under ``export_path``, oldest first.
-
-    >>> export_versions("/nonexistent")
-    []
-    """
-    try:
-        names = os.listdir(export_path)
-    except (FileNotFoundError, NotADirectoryError):
-        return []
-    versions = [name for name in names if len(name) == _VERSION_DIGITS and name.isdigit()]
-    return sorted(versions, key=int)
-
-
 def garbage_collect_exports(export_path: str, exports_to_keep: int | None) -> list[str]:
     """Removes all but the ``exports_to_keep`` newest exports under ``export_path``; returns the removed.
 
-    None keeps everything. Other entries (temp directories, files) are never touched.
+    None keeps everything. Other entries (temp directories, files, directories with no export) are
+    never touched.
 
     >>> garbage_collect_exports("/nonexistent", 5)
     []
     """
     if exports_to_keep is None:
         return []
-    versions = export_versions(export_path)
+    versions = list_versions(export_path)
     doomed = versions[: max(len(versions) - exports_to_keep, 0)]
     removed = []
     for version in doomed:
-        path = os.path.join(export_path, version)
+        path = os.path.join(export_path, str(version))
         # Out of the version namespace first: a server polling export_path never sees a partial export.
         trash = os.path.join(export_path, f"temp-gc-{version}-{secrets.token_hex(4)}")
         try:
@@ -151,25 +135,6 @@ def garbage_collect_exports(export_path: str, exports_to_keep: int | None) -> li
         shutil.rmtree(trash, ignore_errors=True)
         removed.append(path)
     return removed
-
-
-def read_scalar_events(file_pattern: str) -> collections.OrderedDict[int, dict[str, float]]:
-    """``step -> {tag: value}`` of the scalar summaries in every event file matching ``file_pattern``.
-
-    Events at one step are merged (later files and events win); steps come out sorted.
-
-    >>> read_scalar_events("/nonexistent/eval/*.tfevents.*")
-    OrderedDict()
-    """
-    by_step: dict[int, dict[str, float]] = collections.defaultdict(dict)
-    for path in sorted(glob.glob(file_pattern)):
-        for event in summary_iterator(path):
-            if not event.HasField("summary"):
-                continue
-            values = {v.tag: v.simple_value for v in event.summary.value if v.HasField("simple_value")}
-            if values:
-                by_step[event.step].update(values)
-    return collections.OrderedDict(sorted(by_step.items()))
 
 
 def _check_exports_to_keep(exports_to_keep: int | None) -> None:
@@ -350,7 +315,7 @@ class BestExporter:
             self._model_dir = estimator.model_dir
             pattern = os.path.join(glob.escape(self._model_dir), self.event_file_pattern)
             self.best_eval_result = self.best_of_event_files(pattern, eval_result.get("global_step"))
-            self._has_exported = bool(export_versions(export_path))
+            self._has_exported = bool(list_versions(export_path))
         if (
             not self._has_exported
             or self.best_eval_result is None
@@ -367,7 +332,7 @@ class BestExporter:
     def best_of_event_files(self, file_pattern: str, skip_step: Any = None) -> dict[str, float] | None:
         """The best per-step result in the event files matching ``file_pattern`` (``skip_step`` left out)."""
         best = None
-        for step, result in read_scalar_events(file_pattern).items():
+        for step, result in read_scalar_summaries(sorted(glob.glob(file_pattern))).items():
             if skip_step is not None and step == int(skip_step):
                 continue  # The evaluation being exported now is not a rival of itself.
             if best is None or self.compare_fn(best_eval_result=best, current_eval_result=result):

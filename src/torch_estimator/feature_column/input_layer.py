@@ -32,12 +32,18 @@ def normalize_feature_columns(feature_columns: Any) -> list[FeatureColumn]:
     if isinstance(feature_columns, FeatureColumn):
         feature_columns = [feature_columns]
     if isinstance(feature_columns, Mapping):
-        raise ValueError("Expected feature_columns to be iterable, found dict.")
+        raise ValueError(
+            "Expected feature_columns to be iterable, found dict (keys "
+            f"{sorted(map(str, feature_columns))}). Pass a list of the columns, e.g. list(columns.values())."
+        )
     if not isinstance(feature_columns, Iterable) or isinstance(feature_columns, (str, bytes)):
         raise ValueError(f"feature_columns must be a list of feature columns. Given: {feature_columns!r}.")
     columns = list(feature_columns)
     if not columns:
-        raise ValueError("feature_columns must not be empty.")
+        raise ValueError(
+            f"feature_columns must not be empty. Given: {feature_columns!r}. Pass at least one column, e.g. "
+            "[te.feature_column.numeric_column('x')]."
+        )
     for column in columns:
         if not isinstance(column, FeatureColumn):
             raise ValueError(

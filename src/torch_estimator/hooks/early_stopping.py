@@ -22,6 +22,7 @@ from torch_estimator.contract.hook_types import (
     SessionRunValues,
 )
 from torch_estimator.hooks.timer import SecondOrStepTimer
+from torch_estimator.metrics.sync import distributed_rank_and_size
 from torch_estimator.summary.reader import read_eval_metrics
 
 __all__ = [
@@ -37,12 +38,6 @@ logger = logging.getLogger("torch_estimator")
 EvalResults = Mapping[int, Mapping[str, float]]
 
 
-def _world() -> tuple[int, int]:
-    if not (dist.is_available() and dist.is_initialized()):
-        return 0, 1
-    return dist.get_rank(), dist.get_world_size()
-
-
 def check_distributed_timer(run_every_secs: float | None) -> None:
     """Rejects a time-based check under torch.distributed (TF's multi-worker rule).
 
@@ -52,10 +47,13 @@ def check_distributed_timer(run_every_secs: float | None) -> None:
     Raises:
         ValueError: world size > 1 and ``run_every_secs`` is set.
     """
-    if run_every_secs is not None and _world()[1] > 1:
+    if run_every_secs is None:
+        return
+    _, world_size = distributed_rank_and_size()
+    if world_size > 1:
         raise ValueError(
             "run_every_secs should not be set when using MultiWorkerMirroredStrategy. Received "
-            f"run_every_secs={run_every_secs!r} while torch.distributed runs {_world()[1]} processes; pass "
+            f"run_every_secs={run_every_secs!r} while torch.distributed runs {world_size} processes; pass "
             "run_every_secs=None and run_every_steps=N so every rank checks at the same global step."
         )
 
@@ -104,7 +102,7 @@ class StopOnPredicateHook(SessionRunHook):
 
     def decide(self) -> bool:
         """The predicate's answer; under torch.distributed, rank 0's answer on every rank."""
-        rank, world_size = _world()
+        rank, world_size = distributed_rank_and_size()
         if world_size == 1:
             return bool(self.should_stop_fn())
         decision = [bool(self.should_stop_fn()) if rank == 0 else None]

@@ -13,6 +13,7 @@ from typing import Any
 import torch.distributed as dist
 
 from torch_estimator.contract.hook_types import SessionRunContext, SessionRunHook, SessionRunValues
+from torch_estimator.contract.spec import check_hooks
 from torch_estimator.engine.in_memory_evaluate import LiveEvaluator
 from torch_estimator.engine.setup import EstimatorSetup
 from torch_estimator.hooks.timer import SecondOrStepTimer
@@ -59,7 +60,10 @@ class InMemoryEvaluatorHook(SessionRunHook):
         every_n_iter: int = 100,
     ) -> None:
         if every_n_iter is None or every_n_iter <= 0:
-            raise ValueError(f"invalid every_n_iter={every_n_iter}. Pass a number of iterations > 0.")
+            raise ValueError(
+                f"invalid every_n_iter={every_n_iter!r}: expected a positive number of training iterations "
+                "between evaluations. Pass e.g. every_n_iter=100."
+            )
         config = estimator.config
         if config.num_ps_replicas > 0 or config.num_worker_replicas > 1:
             raise ValueError(
@@ -68,16 +72,14 @@ class InMemoryEvaluatorHook(SessionRunHook):
                 "separate evaluator task (train_and_evaluate) instead."
             )
         if steps is not None and steps <= 0:
-            raise ValueError(f"Must specify steps > 0, given: {steps}")
-        checked = list(hooks or [])
-        for hook in checked:
-            if not isinstance(hook, SessionRunHook):
-                raise TypeError(f"Hooks must be a SessionRunHook, given: {type(hook).__name__} {hook!r}.")
+            raise ValueError(
+                f"Must specify steps > 0, given: {steps}. Pass None to evaluate until the input ends."
+            )
+        checked = list(check_hooks(hooks, "hooks"))
         # The public model_fn binds params; the engine needs nothing private of the Estimator.
         setup = EstimatorSetup(estimator.model_fn, estimator.model_dir, config, None)
         self.eval_dir = estimator.eval_dir(name)
         self.evaluator = LiveEvaluator(setup, input_fn, steps, checked, self.eval_dir)
-        self.every_n_iter = every_n_iter
         self.timer = SecondOrStepTimer(every_steps=every_n_iter)
         self.iter_count = 0
         self.last_results: dict[str, Any] | None = None

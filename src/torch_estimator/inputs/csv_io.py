@@ -125,7 +125,10 @@ def make_csv_dataset(
     )
     if column_names is None:
         if not header:
-            raise ValueError("Cannot infer column names without a header line. Pass column_names=[...].")
+            raise ValueError(
+                f"Cannot infer column names without a header line: header=False was given for {files[0]}. "
+                "Pass column_names=[...], or header=True if its first line names the columns."
+            )
         base = dataclasses.replace(base, column_names=_header_names(files[0], base))
     selected = select_names(base.column_names, select_columns)
     check_label(label_name, selected)

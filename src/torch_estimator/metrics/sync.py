@@ -17,8 +17,9 @@ for any collective; ranks may have seen different numbers of batches.
 
 from __future__ import annotations
 
+import contextlib
 import zlib
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from typing import Any
 
 import torch
@@ -28,7 +29,13 @@ from torch_estimator.contract.metric_types import is_metric_object
 from torch_estimator.graph.graph import Graph
 from torch_estimator.metrics.state import metric_states
 
-__all__ = ["all_reduce_sum", "distributed_rank_and_size", "reduce_metric_states", "unsynced_metric_names"]
+__all__ = [
+    "all_reduce_sum",
+    "distributed_rank_and_size",
+    "reduce_metric_states",
+    "unsynced_compute",
+    "unsynced_metric_names",
+]
 
 
 def distributed_rank_and_size() -> tuple[int, int]:
@@ -112,6 +119,37 @@ def unsynced_metric_names(metrics: Mapping[str, Any]) -> list[str]:
         for name, metric in metrics.items()
         if is_metric_object(metric) and not isinstance(metric, synced)
     )
+
+
+@contextlib.contextmanager
+def unsynced_compute(metrics: Mapping[str, Any]) -> Iterator[None]:
+    """torchmetrics objects in ``metrics`` compute from this process's state alone (no all_gather).
+
+    >>> import torchmetrics
+    >>> mean = torchmetrics.MeanMetric()
+    >>> mean.update(torch.tensor([1.0, 3.0]))
+    >>> with unsynced_compute({"mean": mean}):
+    ...     float(mean.compute())
+    2.0
+    """
+    # torchmetrics syncs in compute() whenever a process group exists; its distributed_available_fn
+    # decides that, so the block answers False for the duration.
+    saved: list[tuple[Any, Any]] = []
+    for metric in metrics.values():
+        modules = metric.modules() if isinstance(metric, torch.nn.Module) else ()
+        for module in modules:
+            if hasattr(module, "distributed_available_fn"):
+                saved.append((module, module.distributed_available_fn))
+                module.distributed_available_fn = _not_distributed
+    try:
+        yield
+    finally:
+        for module, function in saved:
+            module.distributed_available_fn = function
+
+
+def _not_distributed() -> bool:
+    return False
 
 
 def _check_same_layout(tensors: Sequence[torch.Tensor], group: Any) -> None:

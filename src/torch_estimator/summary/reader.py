@@ -1,4 +1,4 @@
-"""Reading event files back: TF's ``summary_iterator`` and the evaluator's ``read_eval_metrics``."""
+"""Reading event files back: TF's ``summary_iterator`` and the scalar summaries by step."""
 
 from __future__ import annotations
 
@@ -6,7 +6,7 @@ import collections
 import glob
 import logging
 import os
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 
 from google.protobuf.message import DecodeError
 from tensorboard.compat.proto import event_pb2
@@ -15,7 +15,7 @@ from tensorboard.compat.proto import event_pb2
 from tensorboard.compat.tensorflow_stub import errors as record_errors
 from tensorboard.compat.tensorflow_stub.pywrap_tensorflow import PyRecordReader_New
 
-__all__ = ["EVENT_FILE_PATTERN", "read_eval_metrics", "summary_iterator"]
+__all__ = ["EVENT_FILE_PATTERN", "read_eval_metrics", "read_scalar_summaries", "summary_iterator"]
 
 logger = logging.getLogger("torch_estimator")
 
@@ -56,6 +56,30 @@ def summary_iterator(path: str) -> Iterator[event_pb2.Event]:
         yield event
 
 
+def read_scalar_summaries(paths: Iterable[str]) -> collections.OrderedDict[int, dict[str, float]]:
+    """``step -> {tag: value}`` of every scalar summary in the event files ``paths``, sorted by step.
+
+    Events at the same step are merged, later files and events winning; a corrupted file tail is
+    skipped with a warning.
+
+    >>> read_scalar_summaries([])
+    OrderedDict()
+    """
+    metrics: dict[int, dict[str, float]] = collections.defaultdict(dict)
+    for path in paths:
+        for event in summary_iterator(path):
+            if not event.HasField("summary"):
+                continue
+            values = {
+                value.tag: value.simple_value
+                for value in event.summary.value
+                if value.HasField("simple_value")
+            }
+            if values:
+                metrics[event.step].update(values)
+    return collections.OrderedDict(sorted(metrics.items()))
+
+
 def read_eval_metrics(eval_dir: str) -> collections.OrderedDict[int, dict[str, float]]:
     """``step -> {tag: value}`` of every scalar summary in ``eval_dir``'s event files, sorted by step.
 
@@ -65,17 +89,7 @@ def read_eval_metrics(eval_dir: str) -> collections.OrderedDict[int, dict[str, f
     >>> read_eval_metrics("/nonexistent/eval")
     OrderedDict()
     """
-    metrics: dict[int, dict[str, float]] = collections.defaultdict(dict)
-    if os.path.isdir(eval_dir):
-        for path in sorted(glob.glob(os.path.join(glob.escape(os.fspath(eval_dir)), EVENT_FILE_PATTERN))):
-            for event in summary_iterator(path):
-                if not event.HasField("summary"):
-                    continue
-                values = {
-                    value.tag: value.simple_value
-                    for value in event.summary.value
-                    if value.HasField("simple_value")
-                }
-                if values:
-                    metrics[event.step].update(values)
-    return collections.OrderedDict(sorted(metrics.items()))
+    if not os.path.isdir(eval_dir):
+        return collections.OrderedDict()
+    pattern = os.path.join(glob.escape(os.fspath(eval_dir)), EVENT_FILE_PATTERN)
+    return read_scalar_summaries(sorted(glob.glob(pattern)))

@@ -55,7 +55,7 @@ class EvalResult:
     """``status`` of one pass; with EVALUATED, the ``metrics`` (incl. ``global_step``) and the checkpoint.
 
     Raises:
-        ValueError / TypeError: an EVALUATED result without metrics, global_step or checkpoint_path.
+        RuntimeError / TypeError: an EVALUATED result without metrics, global_step or checkpoint_path.
 
     >>> EvalResult(EvalStatus.EVALUATED, {"loss": 0.5, "global_step": 10}, "/m/model.ckpt-10").metrics
     {'loss': 0.5, 'global_step': 10}
@@ -72,19 +72,21 @@ class EvalResult:
         if self.status != EvalStatus.EVALUATED:
             return
         if not self.metrics:
-            raise ValueError(
+            raise RuntimeError(
                 "Internal error: `Estimator.evaluate` should never return empty metrics. Received: "
                 f"{self.metrics!r}."
             )
         if not isinstance(self.metrics, dict):
             raise TypeError(f"`Estimator.evaluate` should return dict. Given {type(self.metrics)}.")
         if "global_step" not in self.metrics:
-            raise ValueError(
+            raise RuntimeError(
                 "Internal error: `Estimator.evaluate` result should have `global_step` in result. Given "
                 f"{self.metrics}."
             )
         if not self.checkpoint_path:
-            raise ValueError("Internal error: `checkpoint_path` should be non-empty for an EVALUATED result.")
+            raise RuntimeError(
+                "Internal error: `checkpoint_path` should be non-empty for an EVALUATED result."
+            )
 
 
 class ContinuousEvalListener:

@@ -7,6 +7,7 @@ from collections.abc import Callable
 from typing import Any
 
 from torch_estimator.contract.hook_types import SessionRunHook
+from torch_estimator.contract.spec import check_hooks
 from torch_estimator.export.exporters import Exporter
 from torch_estimator.hooks import CheckpointSaverListener
 
@@ -47,7 +48,7 @@ class TrainSpec:
                 f"Must specify max_steps > 0, given: {self.max_steps}. Pass None to train until the input "
                 "ends."
             )
-        object.__setattr__(self, "hooks", check_hooks(self.hooks))
+        object.__setattr__(self, "hooks", check_hooks(self.hooks, "hooks"))
         object.__setattr__(self, "saving_listeners", _check_saving_listeners(self.saving_listeners))
 
 
@@ -94,7 +95,7 @@ class EvalSpec:
             )
         if self.name is not None and not isinstance(self.name, str):
             raise TypeError(f"`name` must be string, given: {self.name!r}. Pass e.g. name='validation'.")
-        object.__setattr__(self, "hooks", check_hooks(self.hooks))
+        object.__setattr__(self, "hooks", check_hooks(self.hooks, "hooks"))
         object.__setattr__(self, "exporters", check_exporters(self.exporters))
         if self.start_delay_secs < 0:
             raise ValueError(f"Must specify start_delay_secs >= 0, given: {self.start_delay_secs}.")
@@ -108,17 +109,6 @@ def check_input_fn(input_fn: Any) -> None:
         raise TypeError(
             f"`input_fn` must be callable, given: {input_fn!r}. Pass the function itself, not its result."
         )
-
-
-def check_hooks(hooks: Any) -> tuple[SessionRunHook, ...]:
-    """``hooks`` (an iterable or None) as a tuple of SessionRunHooks."""
-    checked = tuple(hooks or ())
-    for hook in checked:
-        if not isinstance(hook, SessionRunHook):
-            raise TypeError(
-                f"All hooks must be `SessionRunHook` instances, given: {hook!r}. Subclass te.SessionRunHook."
-            )
-    return checked
 
 
 def _check_saving_listeners(listeners: Any) -> tuple[CheckpointSaverListener, ...]:
