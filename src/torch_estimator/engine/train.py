@@ -113,13 +113,8 @@ def _train_loop(
     graph, run, batches = start.graph, start.run, start.batches
     features, labels, spec = start.features, start.labels, start.spec
 
-    saver: Any = default_saver(config, spec.scaffold)
-    clock = None
-    if checkpoint_format_of(strategy) == "dcp":
-        # Every rank writes its shards, so every rank saves at the same steps: the save hook runs
-        # on all of them, timed by rank 0's clock (shared each step), never by their own.
-        saver = ShardedSaver(saver, replicas.is_chief, barrier=replicas.barrier)
-        clock = ChiefClock(replicas.chief_value(time.monotonic()))
+    saver, clock = _saver_and_clock(config, spec, strategy, replicas)
+    vote = replicas.any if clock is None else clock.voter(replicas)
     all_hooks = _assemble_hooks(
         setup, replicas.is_chief, spec, list(hooks), steps, max_steps, saver, list(saving_listeners), clock
     )
@@ -158,11 +153,7 @@ def _train_loop(
         stop = run_context.stop_requested
         batch = None if stop else next(batches, None)
         # All ranks stop at the same step: one asking (a hook, the end of its input) stops all.
-        if clock is None:
-            stop = replicas.any(stop or batch is None)
-        else:
-            stop, clock.value = replicas.any_with_chief_time(stop or batch is None)
-        if stop:
+        if vote(stop or batch is None):
             break
         features, labels = batch  # type: ignore[misc]
     session.finish_steps()
@@ -196,6 +187,28 @@ class ChiefClock:
 
     def __call__(self) -> float:
         return self.value
+
+    def voter(self, replicas: Replicas) -> Callable[[bool], bool]:
+        """The per-step stop vote that also brings rank 0's time here."""
+
+        def vote(flag: bool) -> bool:
+            stop, self.value = replicas.any_with_chief_time(flag)
+            return stop
+
+        return vote
+
+
+def _saver_and_clock(
+    config: Any, spec: Any, strategy: Strategy, replicas: Replicas
+) -> tuple[Any, ChiefClock | None]:
+    """The checkpoint saver, and rank 0's shared clock when every rank saves (sharded checkpoints)."""
+    saver: Any = default_saver(config, spec.scaffold)
+    if checkpoint_format_of(strategy) != "dcp":
+        return saver, None
+    # Every rank writes its shards, so every rank saves at the same steps: the save hook runs on
+    # all of them, timed by rank 0's clock (shared each step), never by their own.
+    saver = ShardedSaver(saver, replicas.is_chief, barrier=replicas.barrier)
+    return saver, ChiefClock(replicas.chief_value(time.monotonic()))
 
 
 def _assemble_hooks(
