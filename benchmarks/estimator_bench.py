@@ -18,6 +18,7 @@ from __future__ import annotations
 import argparse
 import json
 import logging
+import os
 import shutil
 import statistics
 import subprocess
@@ -32,7 +33,8 @@ import torch.nn.functional as F
 
 import torch_estimator as te
 
-ANCHORS = Path(__file__).resolve().parents[2] / "shared" / "bench"
+# ../shared/bench beside the project, or where TE_BENCH_ANCHORS says (a copy taken to another machine).
+ANCHORS = Path(os.environ.get("TE_BENCH_ANCHORS", Path(__file__).resolve().parents[2] / "shared" / "bench"))
 sys.path.insert(0, str(ANCHORS))
 import common as C  # noqa: E402  (the anchors' data, batcher and constants)
 

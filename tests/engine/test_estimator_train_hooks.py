@@ -177,3 +177,27 @@ def test_user_stop_at_step_hook_with_last_step(make_estimator, fakes):
     estimator = make_estimator()
     estimator.train(fakes.ones_input_fn, hooks=[te.StopAtStepHook(last_step=4)])
     assert estimator.get_variable_value("global_step") == 4
+
+
+def test_deferred_checks_run_before_each_checkpoint_save(tmp_path, fakes):
+    """A hook's deferred check (as the NaN check of a GPU loss) fails once step 2 has run: the save of
+    step 2 runs the check first, so the newest checkpoint is step 1's."""
+
+    class FailsAfterStep2(te.SessionRunHook):
+        def after_create_session(self, session, coord):
+            session.deferred_checks.append(lambda: self.check(session))
+
+        def check(self, session):
+            if session.global_step >= 2:
+                raise RuntimeError("deferred check failed")
+
+    model_dir = str(tmp_path / "model")
+    estimator = te.Estimator(
+        fakes.linear_model_fn,
+        model_dir=model_dir,
+        config=fakes.quiet_config(save_checkpoints_steps=1),
+        params={},
+    )
+    with pytest.raises(RuntimeError, match="deferred check failed"):
+        estimator.train(fakes.ones_input_fn, steps=5, hooks=[FailsAfterStep2()])
+    assert te.train.latest_checkpoint(model_dir).endswith("model.ckpt-1")

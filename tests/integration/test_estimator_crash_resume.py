@@ -114,6 +114,9 @@ def test_sigkilled_training_always_resumes_and_reaches_max_steps(tmp_path, caplo
             stdout=subprocess.PIPE,
             stderr=log,
             text=True,
+            # The warm-up's backward would start autograd's GPU threads on a CUDA machine, and
+            # autograd cannot run in a child forked after that.
+            env={**os.environ, "CUDA_VISIBLE_DEVICES": ""},
         )
     rng = random.Random(20240607)
     kills, last_step = 0, None

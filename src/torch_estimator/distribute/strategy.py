@@ -149,13 +149,19 @@ class FSDPStrategy:
     def wrap(self, graph: nn.Module, device: torch.device) -> nn.Module:
         """Shards ``graph`` in place with ``fully_shard`` and returns it."""
         import torch.distributed as dist
+        from torch.distributed.device_mesh import init_device_mesh
         from torch.distributed.fsdp import fully_shard
 
-        # fully_shard keeps each rank's own values; DDP would have broadcast rank 0's.
+        # fully_shard keeps each rank's own values; DDP would have broadcast rank 0's. The global
+        # step (kept on the CPU, which NCCL cannot send) advances and is restored alike everywhere.
         with torch.no_grad():
-            for tensor in [*graph.parameters(), *graph.buffers()]:
-                dist.broadcast(tensor.data, src=0)
-        fully_shard(graph, reshard_after_forward=self.reshard_after_forward)
+            for name, tensor in [*graph.named_parameters(), *graph.named_buffers()]:
+                if name != "global_step":
+                    dist.broadcast(tensor.data, src=0)
+        # The mesh on the Graph's device: fully_shard's default mesh is on the machine's accelerator,
+        # which a CPU (gloo) run on a machine with a GPU does not use.
+        mesh = init_device_mesh(device.type, (dist.get_world_size(),))
+        fully_shard(graph, mesh=mesh, reshard_after_forward=self.reshard_after_forward)
         parameters = dict(graph.named_parameters())
         for owned in getattr(graph, "objects", {}).values():
             rebind = getattr(owned, "rebind_variables", None)

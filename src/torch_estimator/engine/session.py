@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from typing import Any
 
 import torch
@@ -40,9 +40,18 @@ class Session:
         self._global_step = graph.find_variable(GLOBAL_STEP_NAME)
         self._step_value: int | None = None
         self._step_start: int | None = None
+        # Checks that hooks put off to spare a device sync (a GPU loss's NaN check). Whatever writes
+        # the model's state calls flush_checks first, so a failing check is never saved.
+        self.deferred_checks: list[Callable[[], None]] = []
+
+    def flush_checks(self) -> None:
+        """Runs the deferred checks now (each may raise, e.g. ``NanLossDuringTrainingError``)."""
+        for check in self.deferred_checks:
+            check()
 
     def refresh(self) -> int:
-        """Reads the global step once (one device sync) and caches it for every hook of this step."""
+        """Reads the global step once and caches it for every hook of this step (it lives on the CPU,
+        so reading it waits for no device work)."""
         self._step_value = int(self._global_step) if self._global_step is not None else 0
         return self._step_value
 

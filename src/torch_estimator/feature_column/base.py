@@ -155,22 +155,12 @@ class TransformCache:
         return found
 
 
-@dataclass
-class _CallMemo:
-    call_count: int
-    ids: dict[Any, tuple[Any, IdBatch]]
-
-
 _MEMO_KEY = "feature_column/transformed_ids"
 
 
 def _call_memo(graph: Graph) -> dict[Any, tuple[Any, IdBatch]]:
     """Transformed ids of the Graph's current model_fn call; emptied when a new call starts."""
-    memo = graph.objects.get(_MEMO_KEY)
-    if memo is None or memo.call_count != graph.call_count:
-        memo = _CallMemo(graph.call_count, {})
-        graph.objects[_MEMO_KEY] = memo
-    return memo.ids
+    return graph.call_memo.setdefault(_MEMO_KEY, {})
 
 
 @dataclass

@@ -13,11 +13,18 @@ GLOBAL_STEP_NAME = "global_step"
 
 
 def create_global_step(graph: Graph) -> torch.Tensor:
-    """Creates ``global_step`` (int64 scalar, 0, not trainable) in ``graph``, or returns it."""
+    """Creates ``global_step`` (int64 scalar, 0, not trainable) in ``graph``, or returns it.
+
+    It lives on the CPU whatever the Graph's device: hooks read it after every step, and reading a
+    GPU scalar would wait for the step's GPU work, so the host could not queue the next step while
+    the GPU runs this one.
+    """
     existing = graph.find_variable(GLOBAL_STEP_NAME)
     if existing is not None:
         return existing
-    return graph.add_variable(GLOBAL_STEP_NAME, torch.zeros((), dtype=torch.int64), trainable=False)
+    return graph.add_variable(
+        GLOBAL_STEP_NAME, torch.zeros((), dtype=torch.int64), trainable=False, device="cpu"
+    )
 
 
 def get_global_step() -> torch.Tensor | None:

@@ -20,7 +20,7 @@ __all__ = ["Graph", "require_graph", "set_output_vocabulary"]
 # Plain attributes written on every model_fn call. nn.Module.__setattr__ checks each assignment for
 # Parameters, Modules and buffers (a few microseconds); these never hold any, so they skip it.
 _PER_CALL_ATTRIBUTES = frozenset(
-    {"call_count", "scope", "named_tensors", "summaries", "building", "output_vocabularies"}
+    {"call_memo", "scope", "named_tensors", "summaries", "building", "output_vocabularies"}
 )
 
 
@@ -69,13 +69,15 @@ class Graph(nn.Module):
         self.summaries: dict[str, tuple[str, Any]] = {}
         # prediction key -> class names (None: str(id)) for outputs of class ids, set during the call.
         self.output_vocabularies: dict[str, tuple[str, ...] | None] = {}
-        self.call_count = 0
+        # Per-call caches of other modules (feature column transforms), emptied when a call starts.
+        # A fresh dict rather than a call counter: torch.compile specialises on integer attributes.
+        self.call_memo: dict[str, Any] = {}
         self.scope = ""
         self.scope_initializers: dict[str, Any] = {}
         # A torch.amp.GradScaler for float16 training; optimizer.minimize scales the loss with it.
         self.grad_scaler = grad_scaler
         self._name_counts: dict[str, int] = {}
-        self._metric_counts: dict[int, tuple[int, int, int]] = {}
+        self._metric_counts: dict[int, int] = {}
 
     def __setattr__(self, name: str, value: Any) -> None:
         if name in _PER_CALL_ATTRIBUTES:
@@ -85,7 +87,7 @@ class Graph(nn.Module):
 
     def forward(self, features: Any, labels: Any = None, mode: Any = ModeKeys.TRAIN) -> EstimatorSpec:
         """Calls model_fn once with this Graph current and returns its validated EstimatorSpec."""
-        self.call_count += 1
+        self.call_memo = {}
         self.scope = ""
         self._name_counts.clear()
         self.named_tensors = {}
@@ -168,11 +170,16 @@ class Graph(nn.Module):
             found = self._buffers.get(name)
         return found
 
-    def add_variable(self, name: str, value: torch.Tensor, trainable: bool) -> torch.Tensor:
-        """Registers ``value`` under the full name ``name``: a Parameter if trainable, else a buffer."""
+    def add_variable(
+        self, name: str, value: torch.Tensor, trainable: bool, device: torch.device | str | None = None
+    ) -> torch.Tensor:
+        """Registers ``value`` under the full name ``name``: a Parameter if trainable, else a buffer.
+
+        It lives on the Graph's device unless ``device`` names another.
+        """
         if name in self._parameters or name in self._buffers or name in self._modules:
             raise ValueError(f"Variable {name} already exists in this Graph.")
-        value = value.to(self.device)
+        value = value.to(self.device if device is None else device)
         if trainable and (value.is_floating_point() or value.is_complex()):
             parameter = nn.Parameter(value)
             self.register_parameter(name, parameter)
@@ -267,21 +274,18 @@ class Graph(nn.Module):
         if not isinstance(count, int):
             return True
         key = id(metric)
-        seen = self._metric_counts.get(key)
-        if seen is None:
-            baseline = 0
-        elif seen[0] == self.call_count:
-            baseline = seen[1]
-        else:
-            baseline = seen[2]
-        self._metric_counts[key] = (self.call_count, baseline, count)
+        # The count when this call first looked: from the previous call's last look (or reset).
+        baselines = self.call_memo.setdefault("graph/metric_baselines", {})
+        baseline = baselines.setdefault(key, self._metric_counts.get(key, 0))
+        self._metric_counts[key] = count
         return count > baseline
 
     def note_metric_reset(self, metric: Any) -> None:
         """Records ``metric``'s update count after ``reset()``: the next call checks against it."""
         count = getattr(metric, "_update_count", None)
         if isinstance(count, int):
-            self._metric_counts[id(metric)] = (self.call_count, count, count)
+            self._metric_counts[id(metric)] = count
+            self.call_memo.setdefault("graph/metric_baselines", {})[id(metric)] = count
 
 
 def require_graph(what: str) -> Graph:

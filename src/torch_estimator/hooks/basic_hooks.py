@@ -162,8 +162,12 @@ class NanTensorHook(SessionRunHook):
     """Stops training when the loss is NaN: raises ``NanLossDuringTrainingError``, or (with
     ``fail_on_nan_loss=False``) logs a warning and requests a stop.
 
-    ``loss_tensor`` is a fetch name (``"loss"``) or a zero-argument callable. Runs every step: the
-    check is one ``isnan`` on the fetched tensor (one device sync, no float conversion).
+    ``loss_tensor`` is a fetch name (``"loss"``) or a zero-argument callable. Runs every step. A loss
+    on the CPU is checked at once. A loss on a GPU is checked one step late: reading it at once would
+    make the host wait for each step's GPU work before it could queue the next step. Its ``isnan`` is
+    copied to host memory without waiting, and read after the next step has been queued, or sooner
+    when the session flushes its deferred checks (before every checkpoint save). So the checkpoints
+    written are those TF wrote: a save that TF's raise would have prevented raises instead.
 
     >>> hook = NanTensorHook("loss")
     """
@@ -172,25 +176,67 @@ class NanTensorHook(SessionRunHook):
         self.loss_tensor = loss_tensor
         self.fail_on_nan_loss = fail_on_nan_loss
         self._args = SessionRunArgs(loss_tensor)
+        self._pending: _DeviceNanFlag | None = None
+        self._stop_due = False
+
+    def after_create_session(self, session: Any, coord: Any) -> None:
+        self._pending = None
+        self._stop_due = False
+        deferred = getattr(session, "deferred_checks", None)
+        if deferred is not None:
+            deferred.append(self.flush)
 
     def before_run(self, run_context: SessionRunContext) -> SessionRunArgs:
         return self._args
 
     def after_run(self, run_context: SessionRunContext, run_values: SessionRunValues) -> None:
         loss = run_values.results
+        if isinstance(loss, torch.Tensor) and loss.device.type == "cuda":
+            self.flush()  # the previous step's flag: its work finished while this step was queued
+            self._pending = _DeviceNanFlag(loss)
+            if self._stop_due:
+                run_context.request_stop()
+            return
         if isinstance(loss, torch.Tensor):
             # One scalar read is cheaper than building an isnan tensor; both sync a device once.
             is_nan = math.isnan(loss.item()) if loss.dim() == 0 else bool(loss.isnan().any())
         else:
             is_nan = bool(np.isnan(loss).any()) if isinstance(loss, np.ndarray) else math.isnan(loss)
-        if not is_nan:
-            return
+        if is_nan and self._diverged():
+            run_context.request_stop()
+
+    def flush(self) -> None:
+        """Reads a GPU loss check still in flight (waiting for its step); raises if it was NaN."""
+        pending, self._pending = self._pending, None
+        if pending is not None and pending.is_nan() and self._diverged():
+            self._stop_due = True
+
+    def end(self, session: Any) -> None:
+        self.flush()
+
+    def _diverged(self) -> bool:
+        """Raises when failing on NaN; otherwise warns and returns True (stop training)."""
         message = "Model diverged with loss = NaN."
         if self.fail_on_nan_loss:
             logger.error(message)
             raise NanLossDuringTrainingError
         logger.warning(message)
-        run_context.request_stop()
+        return True
+
+
+class _DeviceNanFlag:
+    """``isnan(loss).any()`` of a GPU tensor, on its way to host memory; read it with ``is_nan``."""
+
+    def __init__(self, loss: torch.Tensor) -> None:
+        flag = torch.isnan(loss.detach()).any()
+        self.host = torch.empty((), dtype=torch.bool, pin_memory=True)
+        self.host.copy_(flag, non_blocking=True)
+        self.event = torch.cuda.Event()
+        self.event.record()
+
+    def is_nan(self) -> bool:
+        self.event.synchronize()
+        return bool(self.host)
 
 
 class GlobalStepWaiterHook(SessionRunHook):

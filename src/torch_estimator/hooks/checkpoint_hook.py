@@ -133,6 +133,9 @@ class CheckpointSaverHook(SessionRunHook):
     def _save(self, session: Any, step: int) -> bool:
         """One save with its listeners; returns whether a listener asked to stop."""
         saver = self._resolve_saver(session)
+        flush_checks = getattr(session, "flush_checks", None)
+        if flush_checks is not None:
+            flush_checks()  # a NaN loss still on its way from the GPU stops the save
         logger.info("Calling checkpoint listeners before saving checkpoint %d...", step)
         for listener in self.listeners:
             listener.before_save(session, step)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 import os
 import time
+import warnings
 from collections.abc import Callable
 from typing import Any
 
@@ -64,7 +65,11 @@ class ProfilerHook(SessionRunHook):
             if torch.cuda.is_available():
                 activities.append(profiler.ProfilerActivity.CUDA)
             self._profile = profiler.profile(activities=activities, profile_memory=self.show_memory)
-            self._profile.start()
+            with warnings.catch_warnings():
+                # Some torch versions warn that a profile's events are cleared between cycles; each
+                # profile here records a single step and is exported at once.
+                warnings.filterwarnings("ignore", message=".*Profiler clears events", category=UserWarning)
+                self._profile.start()
 
     def after_run(self, run_context: SessionRunContext, run_values: SessionRunValues) -> None:
         profile = self._profile

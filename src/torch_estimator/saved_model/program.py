@@ -10,6 +10,7 @@ several threads at once.
 from __future__ import annotations
 
 import os
+import warnings
 from collections.abc import Sequence
 from typing import Any
 
@@ -64,4 +65,9 @@ class LoadedProgram:
 
 def load_program(path: str | os.PathLike[str]) -> LoadedProgram:
     """Loads ``path`` (a ``.pt2`` file written by ``torch.export.save``)."""
-    return LoadedProgram(torch.export.load(os.fspath(path)))
+    with warnings.catch_warnings():
+        # Some torch versions' archive reader wraps its read-only file buffer with frombuffer and
+        # warns; the program only ever reads those weights.
+        warnings.filterwarnings("ignore", message="The given buffer is not writable", category=UserWarning)
+        exported = torch.export.load(os.fspath(path))
+    return LoadedProgram(exported)
