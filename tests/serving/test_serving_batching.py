@@ -1,8 +1,9 @@
 """Server-side batching: concurrent requests merged into one call up to max_batch_size or the timeout,
-then split back so that each gets its own rows."""
+then split back so that each gets its own rows (the batcher runs on an event loop, as in the server)."""
 
 from __future__ import annotations
 
+import asyncio
 import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
@@ -19,7 +20,7 @@ LONG = 10_000_000  # 10 s in micros: a batch this test expects to fill must not 
 
 class Recorder:
     """A batched function that records the row count of each call: y = 10 * x. With a ``gate``, each call
-    sets ``entered`` and then waits for the gate to open."""
+    sets ``entered`` and then waits for the gate to open (only in a batching thread: inline_max_micros=0)."""
 
     def __init__(self, gate: threading.Event | None = None) -> None:
         self.calls: list[int] = []
@@ -34,47 +35,83 @@ class Recorder:
         return {"y": tensors["x"] * 10}
 
 
-def submit_and_wait(batcher, tensors, timeout=10.0):
-    box, done = {}, threading.Event()
-
-    def callback(outputs, error):
-        box.update(outputs=outputs, error=error)
-        done.set()
-
-    batcher.submit(tensors, callback)
-    assert done.wait(timeout)
-    return box["outputs"], box["error"]
+def run(coroutine):
+    return asyncio.run(asyncio.wait_for(coroutine, 10))
 
 
-def test_full_batch_is_merged_into_one_call_and_split_back():
+async def outcome(future):
+    """``(outputs, None)`` or ``(None, error)`` of a submitted request."""
+    try:
+        return await future, None
+    except Exception as err:
+        return None, err
+
+
+@pytest.mark.parametrize("inline_max_micros", [500_000, 0], ids=["on-the-loop", "in-a-thread"])
+def test_full_batch_is_merged_into_one_call_and_split_back(inline_max_micros):
     function = Recorder()
-    batcher = Batcher(function, BatchingOptions(max_batch_size=6, batch_timeout_micros=LONG))
+    batcher = Batcher(
+        function,
+        BatchingOptions(max_batch_size=6, batch_timeout_micros=LONG),
+        inline_max_micros=inline_max_micros,
+    )
     # Requests of 1, 2 and 3 rows (6 in all) fill the batch, so it leaves at once as one call.
     inputs = [torch.full((rows, 2), float(rows)) for rows in (1, 2, 3)]
-    with ThreadPoolExecutor(3) as pool:
-        results = list(pool.map(lambda x: submit_and_wait(batcher, {"x": x}), inputs))
+
+    async def main():
+        return await asyncio.gather(*(batcher.submit({"x": x}) for x in inputs))
+
+    results = run(main())
     batcher.close()
     assert function.calls == [6]
-    for x, (outputs, error) in zip(inputs, results, strict=True):
-        assert error is None
+    for x, outputs in zip(inputs, results, strict=True):
         assert torch.equal(outputs["y"], x * 10)
+
+
+def test_merged_calls_move_onto_the_loop_once_they_are_known_to_be_fast():
+    """The first merged call runs in a batching thread (its cost is unknown); once measured under
+    inline_max_micros, the next ones run on the event loop's thread."""
+    threads = []
+
+    def function(tensors):
+        threads.append(threading.current_thread())
+        return {"y": tensors["x"]}
+
+    batcher = Batcher(function, BatchingOptions(max_batch_size=2, batch_timeout_micros=LONG))
+
+    async def main():
+        for _ in range(2):
+            await asyncio.gather(*(batcher.submit({"x": torch.ones(1, 2)}) for _ in range(2)))
+        return threading.current_thread()
+
+    loop_thread = run(main())
+    batcher.close()
+    assert threads[0] is not loop_thread and threads[1] is loop_thread
 
 
 def test_a_lone_request_leaves_after_the_timeout():
     function = Recorder()
     batcher = Batcher(function, BatchingOptions(max_batch_size=100, batch_timeout_micros=20_000))
-    start = time.monotonic()
-    _, error = submit_and_wait(batcher, {"x": torch.ones(1, 2)})
-    waited = time.monotonic() - start
+
+    async def main():
+        start = time.monotonic()
+        await batcher.submit({"x": torch.ones(1, 2)})
+        return time.monotonic() - start
+
+    waited = run(main())
     batcher.close()
-    assert error is None and function.calls == [1]
+    assert function.calls == [1]
     assert 0.015 <= waited < 5.0
 
 
 def test_request_larger_than_max_batch_size_is_refused():
     batcher = Batcher(Recorder(), BatchingOptions(max_batch_size=2))
-    with pytest.raises(InvalidArgumentError, match="Task size 3 is larger than maximum batch size 2"):
-        batcher.submit({"x": torch.ones(3, 2)}, lambda outputs, error: None)
+
+    async def main():
+        with pytest.raises(InvalidArgumentError, match="Task size 3 is larger than maximum batch size 2"):
+            batcher.submit({"x": torch.ones(3, 2)})
+
+    run(main())
     batcher.close()
 
 
@@ -83,17 +120,24 @@ def test_full_queue_is_unavailable():
     gate = threading.Event()
     function = Recorder(gate)
     batcher = Batcher(
-        function, BatchingOptions(max_batch_size=2, batch_timeout_micros=0, max_enqueued_batches=1)
+        function,
+        BatchingOptions(max_batch_size=2, batch_timeout_micros=0, max_enqueued_batches=1),
+        inline_max_micros=0,
     )
-    finished = threading.Semaphore(0)
-    batcher.submit({"x": torch.ones(2, 2)}, lambda outputs, error: finished.release())
-    assert function.entered.wait(10)  # the first batch is running (held at the gate), the queue is empty
-    batcher.submit({"x": torch.ones(2, 2)}, lambda outputs, error: finished.release())  # fills the queue
-    with pytest.raises(UnavailableError, match=r"queue .* is full"):
-        batcher.submit({"x": torch.ones(1, 2)}, lambda outputs, error: None)
-    gate.set()
-    assert finished.acquire(timeout=10) and finished.acquire(timeout=10)
+
+    async def main():
+        first = batcher.submit({"x": torch.ones(2, 2)})
+        while not function.entered.is_set():  # the first batch runs (held at the gate), the queue is empty
+            await asyncio.sleep(0.001)
+        second = batcher.submit({"x": torch.ones(2, 2)})  # fills the queue
+        with pytest.raises(UnavailableError, match=r"queue .* is full"):
+            batcher.submit({"x": torch.ones(1, 2)})
+        gate.set()
+        await asyncio.gather(first, second)
+
+    run(main())
     batcher.close()
+    assert function.calls == [2, 2]
 
 
 def test_errors_reach_every_request_of_the_batch_and_the_batcher_goes_on():
@@ -106,10 +150,15 @@ def test_errors_reach_every_request_of_the_batch_and_the_batcher_goes_on():
         return {"y": tensors["x"]}
 
     batcher = Batcher(fails_first, BatchingOptions(max_batch_size=2, batch_timeout_micros=LONG))
-    for expected in (["boom", "boom"], ["None", "None"]):
-        with ThreadPoolExecutor(2) as pool:
-            results = list(pool.map(lambda _: submit_and_wait(batcher, {"x": torch.ones(1, 2)}), range(2)))
-        assert [str(error) for _, error in results] == expected
+
+    async def main():
+        results = []
+        for _ in range(2):
+            requests = [batcher.submit({"x": torch.ones(1, 2)}) for _ in range(2)]
+            results.append([str(error) for _, error in await asyncio.gather(*map(outcome, requests))])
+        return results
+
+    assert run(main()) == [["boom", "boom"], ["None", "None"]]
     batcher.close()
     assert calls == [2, 2]
 
@@ -117,13 +166,30 @@ def test_errors_reach_every_request_of_the_batch_and_the_batcher_goes_on():
 def test_requests_of_different_shapes_are_not_merged():
     function = Recorder()
     batcher = Batcher(function, BatchingOptions(max_batch_size=8, batch_timeout_micros=50_000))
-    with ThreadPoolExecutor(2) as pool:
-        results = list(
-            pool.map(lambda x: submit_and_wait(batcher, {"x": x}), [torch.ones(1, 2), torch.ones(1, 3)])
-        )
+
+    async def main():
+        return await asyncio.gather(*(batcher.submit({"x": x}) for x in (torch.ones(1, 2), torch.ones(1, 3))))
+
+    results = run(main())
     batcher.close()
     assert sorted(function.calls) == [1, 1]
-    assert [outputs["y"].shape[1] for outputs, _ in results] == [2, 3]
+    assert [outputs["y"].shape[1] for outputs in results] == [2, 3]
+
+
+def test_a_closed_batcher_runs_what_is_queued_and_refuses_more():
+    function = Recorder()
+    batcher = Batcher(function, BatchingOptions(max_batch_size=8, batch_timeout_micros=LONG))
+
+    async def main():
+        queued = batcher.submit({"x": torch.ones(1, 2)})
+        threading.Thread(target=batcher.close).start()  # as a version unload does, from another thread
+        outputs = await queued
+        with pytest.raises(UnavailableError, match="closed"):
+            batcher.submit({"x": torch.ones(1, 2)})
+        return outputs
+
+    assert torch.equal(run(main())["y"], torch.full((1, 2), 10.0))
+    assert function.calls == [1]
 
 
 def test_batching_parameters_file(tmp_path):

@@ -19,6 +19,7 @@ from torch_estimator.serving.example_codec import (
     encode_classify,
     encode_regress,
 )
+from torch_estimator.serving.jsonio import dump_answer
 from torch_estimator.serving.manager import ModelManager, ServedVersion
 from torch_estimator.serving.predict_codec import (
     CLASSIFY_METHOD,
@@ -91,7 +92,12 @@ class PreparedCall:
 
     signature: Any
     call: PredictCall
-    encode: Callable[[Mapping[str, torch.Tensor]], dict[str, Any]]
+    encode: Callable[[Mapping[str, torch.Tensor], bool], dict[str, Any]]
+    """``encode(outputs, arrays)``: the answer as JSON values (``arrays``: see ``json_values``)."""
+
+    def answer(self, outputs: Mapping[str, torch.Tensor]) -> bytes:
+        """The JSON text of the answer for the signature's ``outputs``."""
+        return dump_answer(functools.partial(self.encode, outputs))
 
 
 def prepare_call(served: ServedVersion, verb: str, body: bytes) -> PreparedCall:
@@ -112,14 +118,20 @@ def prepare_call(served: ServedVersion, verb: str, body: bytes) -> PreparedCall:
     return PreparedCall(signature, call, functools.partial(_encode_results, encoder, signature, call.rows))
 
 
-def _encode_predict(signature: Any, call: PredictCall, outputs: Mapping[str, torch.Tensor]) -> dict[str, Any]:
-    return encode_predict(outputs, signature, call)
+def _encode_predict(
+    signature: Any, call: PredictCall, outputs: Mapping[str, torch.Tensor], arrays: bool
+) -> dict[str, Any]:
+    return encode_predict(outputs, signature, call, arrays=arrays)
 
 
 def _encode_results(
-    encoder: Callable[..., dict[str, Any]], signature: Any, rows: int, outputs: Mapping[str, torch.Tensor]
+    encoder: Callable[..., dict[str, Any]],
+    signature: Any,
+    rows: int,
+    outputs: Mapping[str, torch.Tensor],
+    arrays: bool,
 ) -> dict[str, Any]:
-    return encoder(outputs, signature, rows)
+    return encoder(outputs, signature, rows)  # lists either way: classify/regress answers are small
 
 
 def run_signature(signature: Any, tensors: Mapping[str, torch.Tensor]) -> dict[str, torch.Tensor]:

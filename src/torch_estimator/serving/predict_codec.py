@@ -16,6 +16,7 @@ from typing import Any
 import torch
 
 from torch_estimator.serving.errors import InvalidArgumentError
+from torch_estimator.serving.jsonio import parse_json
 from torch_estimator.serving.tensors import json_values, to_tensor
 
 __all__ = [
@@ -56,7 +57,7 @@ def parse_json_object(body: bytes) -> dict[str, Any]:
     {'instances': [1]}
     """
     try:
-        request = json.loads(body)
+        request = parse_json(body)
     except (UnicodeDecodeError, json.JSONDecodeError) as err:
         raise InvalidArgumentError(f"JSON Parse error: {err}") from err
     if not isinstance(request, dict):
@@ -182,14 +183,17 @@ def output_class_names(signature: Any, output_name: str) -> Sequence[str] | None
     return None
 
 
-def encode_predict(outputs: Mapping[str, torch.Tensor], signature: Any, call: PredictCall) -> dict[str, Any]:
-    """The response body for ``outputs`` of a decoded call.
+def encode_predict(
+    outputs: Mapping[str, torch.Tensor], signature: Any, call: PredictCall, *, arrays: bool = False
+) -> dict[str, Any]:
+    """The response body for ``outputs`` of a decoded call (``arrays``: see ``json_values``).
 
     Raises:
         InvalidArgumentError: in row format, an output without the batch dimension.
     """
     values = {
-        name: json_values(tensor, output_class_names(signature, name)) for name, tensor in outputs.items()
+        name: json_values(tensor, output_class_names(signature, name), arrays=arrays)
+        for name, tensor in outputs.items()
     }
     if not call.row_format:
         return {"outputs": next(iter(values.values())) if len(values) == 1 else values}

@@ -1,4 +1,4 @@
-"""``ModelServer``: the model manager, the REST app and uvicorn, started and stopped together."""
+"""``ModelServer``: the model manager, the REST app and its HTTP server, started and stopped together."""
 
 from __future__ import annotations
 
@@ -9,16 +9,14 @@ import socket
 import threading
 import time
 from collections.abc import Callable, Sequence
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import torch
 
 from torch_estimator.serving.app import DEFAULT_INLINE_MAX_MICROS, DEFAULT_MAX_BODY_BYTES, RestApp
 from torch_estimator.serving.config import BatchingOptions, ModelConfig
+from torch_estimator.serving.http_server import HttpServer
 from torch_estimator.serving.manager import ModelManager
-
-if TYPE_CHECKING:
-    import uvicorn
 
 __all__ = ["ModelServer", "ServerOptions", "serve"]
 
@@ -106,7 +104,7 @@ class ModelServer:
         )
         self._socket: socket.socket | None = None
         self._port: int | None = None
-        self._server: uvicorn.Server | None = None
+        self._server: HttpServer | None = None
         self._thread: threading.Thread | None = None
 
     @property
@@ -142,9 +140,9 @@ class ModelServer:
         """Loads the models, binds the port and serves from a background thread; returns once serving.
         A stopped server cannot be started again (make a new one)."""
         try:
-            import uvicorn  # the optional "serve" dependency: needed only to serve
+            import httptools  # noqa: F401 - the optional "serve" dependency: needed only to serve
         except ImportError as err:
-            raise ImportError("Serving needs uvicorn: pip install 'torch-estimator[serve]'.") from err
+            raise ImportError("Serving needs httptools: pip install 'torch-estimator[serve]'.") from err
         if self.options.intra_op_threads is not None:
             torch.set_num_threads(self.options.intra_op_threads)
         self.manager.start(self.options.poll_wait_seconds)
@@ -154,25 +152,16 @@ class ModelServer:
             self.stop()
             raise
         self._port = int(self._socket.getsockname()[1])
-        config = uvicorn.Config(
-            self.app,
-            log_config=None,
-            access_log=False,
-            lifespan="off",
-            loop="auto",  # uvloop when installed (the serve extra installs it)
-            timeout_graceful_shutdown=5,
-        )
-        self._server = server = uvicorn.Server(config)
+        self._server = server = HttpServer(self.app)
         self._thread = threading.Thread(
-            target=server.run, kwargs={"sockets": [self._socket]}, name="te-serving-http", daemon=True
+            target=server.run, args=(self._socket,), name="te-serving-http", daemon=True
         )
         self._thread.start()
         deadline = time.monotonic() + timeout
-        while not server.started:
+        while not server.started.wait(0.01):
             if not self._thread.is_alive() or time.monotonic() > deadline:
                 self.stop()
                 raise RuntimeError(f"The REST server did not start within {timeout} s.")
-            time.sleep(0.01)
         logger.info("Exporting HTTP/REST API at:%s ...", self.url)
         return self
 
@@ -199,7 +188,7 @@ class ModelServer:
     def stop(self, timeout: float = 30.0) -> None:
         """Stops accepting requests, finishes the running ones, unloads the models."""
         if self._server is not None:
-            self._server.should_exit = True
+            self._server.shutdown()
         if self._thread is not None:
             self._thread.join(timeout)
             self._thread = None

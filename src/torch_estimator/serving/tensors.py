@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import base64
 import binascii
+import functools
 from collections.abc import Sequence
 from typing import Any
 
@@ -109,18 +110,18 @@ def to_tensor(
     >>> to_tensor([[1, 2.5]], torch.float32, (None, 2), "x")
     tensor([[1.0000, 2.5000]])
     """
-    expected = f"{tf_dtype_name(dtype)} {shape_text(shape)}"
     try:
         array = np.asarray(value)
     except ValueError as err:  # ragged nested lists
         raise InvalidArgumentError(
-            f"Input '{name}' expects a rectangular array of {expected}; received nested lists of "
-            f"different lengths ({err})."
+            f"Input '{name}' expects a rectangular array of {_expected(dtype, shape)}; received nested "
+            f"lists of different lengths ({err})."
         ) from err
     kind = array.dtype.kind
     if kind not in "biuf":
         raise InvalidArgumentError(
-            f"Input '{name}' expects {expected} values; received {_describe_bad(_first_bad(value))}."
+            f"Input '{name}' expects {_expected(dtype, shape)} values; received "
+            f"{_describe_bad(_first_bad(value))}."
         )
     if (
         kind != "b"
@@ -135,7 +136,9 @@ def to_tensor(
     )
     if kind not in wanted:
         received = {"b": "true/false", "f": "a non-integer number"}.get(kind, "a number")
-        raise InvalidArgumentError(f"Input '{name}' expects {expected} values; received {received}.")
+        raise InvalidArgumentError(
+            f"Input '{name}' expects {_expected(dtype, shape)} values; received {received}."
+        )
     if array.ndim != len(shape) or any(
         want is not None and want >= 0 and got != want for got, want in zip(array.shape, shape, strict=True)
     ):
@@ -157,27 +160,43 @@ def to_tensor(
             )
     if dtype == torch.bfloat16:
         return torch.from_numpy(array.astype(np.float32)).to(torch.bfloat16)
-    numpy_dtype = torch.empty(0, dtype=dtype).numpy().dtype
-    return torch.from_numpy(np.ascontiguousarray(array, dtype=numpy_dtype))
+    return torch.from_numpy(np.ascontiguousarray(array, dtype=_numpy_dtype(dtype)))
 
 
-def json_values(tensor: torch.Tensor, class_names: Sequence[str] | None = None) -> Any:
+def _expected(dtype: torch.dtype, shape: Sequence[int | None]) -> str:
+    return f"{tf_dtype_name(dtype)} {shape_text(shape)}"
+
+
+@functools.cache
+def _numpy_dtype(dtype: torch.dtype) -> np.dtype:
+    return torch.empty(0, dtype=dtype).numpy().dtype
+
+
+def json_values(
+    tensor: torch.Tensor, class_names: Sequence[str] | None = None, *, arrays: bool = False
+) -> Any:
     """A tensor as nested JSON lists; with ``class_names`` (or ``()`` for ``str(id)``), integer class ids
-    become their names.
+    become their names. With ``arrays``, numbers stay a C-contiguous numpy array (float32 for the
+    float types written as float32) for ``jsonio.dump_answer``, which writes the same values.
 
     >>> json_values(torch.tensor([0.1, 2.0]))
     [0.1, 2.0]
     >>> json_values(torch.tensor([1, 0]), ["a", "b"])
     ['b', 'a']
     """
-    tensor = tensor.detach()
-    if tensor.device.type != "cpu":
+    if tensor.requires_grad:
+        tensor = tensor.detach()
+    if not tensor.is_cpu:
         tensor = tensor.cpu()
     if class_names is not None:
         names = list(class_names)
         return np.vectorize(
             lambda index: names[index] if 0 <= index < len(names) else str(index), otypes=[object]
         )(tensor.numpy()).tolist()
+    if arrays and not tensor.is_complex():
+        if tensor.dtype in (torch.float16, torch.bfloat16):
+            tensor = tensor.float()
+        return np.ascontiguousarray(tensor.numpy())
     if tensor.dtype in (torch.float32, torch.float16, torch.bfloat16):
         # numpy's float32 str is the shortest text that reads back to the same float32 ("0.1", not the
         # float64 expansion "0.10000000149011612"), so clients get TF Serving's short numbers exactly.
