@@ -214,3 +214,32 @@ def test_fold_memo_keeps_results_by_input_identity_and_evicts_the_oldest():
     memo.get("double", (first,), lambda: doubled(first))
     assert len(calls) == 4
     assert torch.equal(memo.concatenate((torch.tensor(1.0), torch.tensor(2.0))), torch.tensor([1.0, 2.0]))
+
+
+def test_batches_of_different_dtypes_are_folded_one_by_one(flush_size):
+    """Labels as int64, then int32: concatenating would promote the dtypes, so each batch is folded
+    alone. Right predictions 2 of 3, then 1 of 2: accuracy 3 / 5."""
+    flush_size(1000)
+    graph = graph_of(lambda features, labels: {"acc": accuracy(labels, features)})
+    run_batch(graph, torch.tensor([1, 0, 1]), torch.tensor([1, 0, 0]))
+    spec = run_batch(graph, torch.tensor([2, 2], dtype=torch.int32), torch.tensor([2, 1], dtype=torch.int32))
+    (state,) = metric_states(graph)
+    assert state.pending == 2
+    assert float(spec.eval_metric_ops["acc"][0].compute()) == pytest.approx(3 / 5)
+
+
+def test_the_memo_refuses_to_concatenate_different_dtypes():
+    with pytest.raises(TypeError, match="do not concatenate"):
+        FoldMemo().concatenate((torch.tensor([1]), torch.tensor([1.0])))
+
+
+def test_an_input_of_any_pending_batch_modified_in_place_raises(flush_size):
+    """The check covers every pending batch, not only the first or the last."""
+    flush_size(1000)
+    graph = graph_of(lambda features, labels: {"m": mean(features)})
+    first, buffer, last = torch.tensor([1.0]), torch.tensor([2.0]), torch.tensor([3.0])
+    for batch in (first, buffer, last):
+        spec = run_batch(graph, batch)
+    buffer.add_(1.0)
+    with pytest.raises(RuntimeError, match="modified in place"):
+        spec.eval_metric_ops["m"][0].compute()

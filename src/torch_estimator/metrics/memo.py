@@ -42,6 +42,8 @@ class FoldMemo:
 
         Raises:
             RuntimeError: the parts do not concatenate (shapes, ranks, devices).
+            TypeError: the parts have different dtypes (concatenating would promote them, which a
+                fold's casts may not undo).
         """
         return self.get("concatenate", parts, lambda: _concatenate(parts))
 
@@ -71,4 +73,6 @@ class FoldMemo:
 
 
 def _concatenate(parts: Sequence[torch.Tensor]) -> torch.Tensor:
+    if len({part.dtype for part in parts}) != 1:
+        raise TypeError(f"Parts of dtypes {sorted({str(part.dtype) for part in parts})} do not concatenate.")
     return torch.stack(tuple(parts)) if parts[0].dim() == 0 else torch.cat(tuple(parts))
