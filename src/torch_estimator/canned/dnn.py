@@ -13,7 +13,7 @@ from typing import Any
 
 import torch
 
-from torch_estimator import feature_column, layers, summary
+from torch_estimator import layers, summary
 from torch_estimator.canned.estimator_factory import (
     SUM_OVER_BATCH_SIZE,
     binary_or_multi_class_head,
@@ -31,6 +31,7 @@ from torch_estimator.contract.mode_keys import ModeKeys
 from torch_estimator.contract.spec import EstimatorSpec
 from torch_estimator.distribute.run_config import RunConfig
 from torch_estimator.estimator import Estimator
+from torch_estimator.feature_column.input_layer import fused_input_layer
 from torch_estimator.graph.variables import variable_scope
 
 __all__ = ["DNNClassifier", "DNNEstimator", "DNNRegressor"]
@@ -91,7 +92,7 @@ def dnn_logits(
     training = mode == ModeKeys.TRAIN
     with variable_scope("dnn"):
         with variable_scope("input_from_feature_columns"):
-            net = feature_column.input_layer(features, list(feature_columns))
+            net = fused_input_layer(features, feature_columns)
         for index, units in enumerate(hidden_units):
             name = f"hiddenlayer_{index}"
             net = layers.dense(net, units, activation=activation_fn, name=name)

@@ -14,7 +14,7 @@ from typing import Any
 
 import torch
 
-from torch_estimator import feature_column, summary
+from torch_estimator import summary
 from torch_estimator.canned.estimator_factory import (
     SUM_OVER_BATCH_SIZE,
     binary_or_multi_class_head,
@@ -33,8 +33,11 @@ from torch_estimator.contract.mode_keys import ModeKeys
 from torch_estimator.contract.spec import EstimatorSpec
 from torch_estimator.distribute.run_config import RunConfig
 from torch_estimator.estimator import Estimator
+from torch_estimator.feature_column.linear_model import fused_linear_model
+from torch_estimator.graph.graph import require_graph
 from torch_estimator.graph.variables import variable_scope
 from torch_estimator.train import FtrlOptimizer, Optimizer
+from torch_estimator.train.fused_rows import fused_rows_registry
 
 __all__ = ["LinearClassifier", "LinearEstimator", "LinearRegressor"]
 
@@ -78,14 +81,13 @@ def linear_logits(
     training writes model_fn summaries, so the other modes skip the work).
     """
     with variable_scope("linear") as scope:
-        logits = feature_column.linear_model(
-            features, list(feature_columns), units=logits_dimension, sparse_combiner=sparse_combiner
-        )
+        logits = fused_linear_model(features, feature_columns, logits_dimension, sparse_combiner)
         if mode != ModeKeys.TRAIN or not summaries_wanted():
             return logits
         variables = named_variables_under(scope)
         bias = variables.pop(f"{scope}/linear_model/bias_weights", None)
-        weights = list(variables.values())
+        # Fused weights are counted through their storage: one tensor instead of one per column.
+        weights = fused_rows_registry(require_graph("linear_logits")).covering(list(variables.values()))
         if bias is not None:
             if logits_dimension == 1:
                 summary.scalar("bias", bias.reshape(-1)[0])

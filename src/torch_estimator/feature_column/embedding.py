@@ -19,6 +19,7 @@ from torch_estimator.feature_column.ids import COMBINERS, IdBatch, combine_embed
 from torch_estimator.graph import initializers
 
 __all__ = [
+    "EMBEDDING_WEIGHTS",
     "EmbeddingColumn",
     "IndicatorColumn",
     "SharedEmbeddingColumn",
@@ -30,7 +31,8 @@ __all__ = [
     "shared_embeddings",
 ]
 
-_EMBEDDING_WEIGHTS = "embedding_weights"
+EMBEDDING_WEIGHTS = "embedding_weights"
+"""The name of an embedding column's table variable under its column scope."""
 
 
 def check_categorical(column: Any, what: str) -> CategoricalColumn:
@@ -156,7 +158,7 @@ class EmbeddingColumn(DenseColumn):
         initializer = _table_initializer(
             self.initializer, self.dimension, self.ckpt_to_load_from, self.tensor_name_in_ckpt, self.name
         )
-        return variables.get(_EMBEDDING_WEIGHTS, shape, initializer, self.trainable)
+        return variables.get(EMBEDDING_WEIGHTS, shape, initializer, self.trainable)
 
     def dense_tensor(self, cache: TransformCache, variables: ColumnVariables) -> torch.Tensor:
         _reject_sequence(self.categorical_column, "embedding_column")
@@ -272,7 +274,7 @@ class SharedEmbeddingColumn(DenseColumn):
         )
         shape = (shared.num_buckets, shared.dimension)
         return variables.shared(
-            shared.collection_name, _EMBEDDING_WEIGHTS, shape, initializer, shared.trainable
+            shared.collection_name, EMBEDDING_WEIGHTS, shape, initializer, shared.trainable
         )
 
     def dense_tensor(self, cache: TransformCache, variables: ColumnVariables) -> torch.Tensor:

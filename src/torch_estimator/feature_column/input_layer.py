@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import math
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -16,11 +16,20 @@ from torch_estimator.feature_column.base import (
     FeatureColumn,
     TransformCache,
 )
+from torch_estimator.feature_column.embedding import EMBEDDING_WEIGHTS, EmbeddingColumn
+from torch_estimator.feature_column.fused_lookup import Member, fused_layer, variable_name
 from torch_estimator.graph.graph import Graph, require_graph
 from torch_estimator.graph.variables import variable_scope
 from torch_estimator.layers.base import layer_name
 
-__all__ = ["DenseFeatures", "check_batch_sizes", "dense_features", "input_layer", "normalize_feature_columns"]
+__all__ = [
+    "DenseFeatures",
+    "check_batch_sizes",
+    "dense_features",
+    "fused_input_layer",
+    "input_layer",
+    "normalize_feature_columns",
+]
 
 
 def normalize_feature_columns(feature_columns: Any) -> list[FeatureColumn]:
@@ -149,6 +158,64 @@ def input_layer(
         return dense_features(
             graph, scope, features, columns, trainable, cols_to_vars, cols_to_output_tensors
         )
+
+
+def fused_input_layer(features: Mapping[str, Any], feature_columns: Sequence[FeatureColumn]) -> torch.Tensor:
+    """``input_layer(features, feature_columns)`` reading its embedding tables fused.
+
+    The same variables, names and output as ``input_layer``; the trainable embedding columns
+    (without ``max_norm``) of each dimension share one storage (``feature_column.fused_lookup``),
+    so their lookups, gradient and sparse update run once per dimension instead of once per
+    column. Their gradient lands on the storage: train with a ``te.train`` optimizer's
+    ``minimize`` / ``compute_gradients`` (the canned estimators do).
+
+    >>> import torch_estimator as te
+    >>> from torch_estimator.feature_column import embedding_column, categorical_column_with_identity
+    >>> columns = [embedding_column(categorical_column_with_identity(k, 5), 2) for k in "ab"]
+    >>> graph = te.Graph(lambda features, mode: te.EstimatorSpec(
+    ...     mode, predictions=fused_input_layer(features, columns)))
+    >>> features = {"a": torch.tensor([1]), "b": torch.tensor([4])}
+    >>> [graph(features, None, "infer").predictions.shape for _ in range(2)]
+    [torch.Size([1, 4]), torch.Size([1, 4])]
+    """
+    graph = require_graph("te.feature_column.input_layer")
+    with variable_scope(None, default_name="input_layer") as scope:
+        layer = fused_layer(
+            graph,
+            f"feature_column/fused_input_layer/{scope}",
+            feature_columns,
+            lambda given: _check_dense(normalize_feature_columns(given)),
+            lambda column: _embedding_member(scope, column),
+        )
+        columns: list[DenseColumn] = list(layer.columns)  # type: ignore[arg-type]
+        cache = TransformCache(features, graph.device, graph)
+        rows = layer.group_rows(graph, cache)
+        if rows is not None:
+            pieces = []
+            for piece in layer.pieces:
+                if isinstance(piece, int):
+                    column = columns[piece]
+                    tensor = column.dense_tensor(cache, ColumnVariables(graph, scope, column.name))
+                    pieces.append(tensor.reshape(tensor.shape[0], math.prod(column.variable_shape)))
+                else:
+                    group, first, count = piece
+                    block = rows[group][:, first : first + count]
+                    pieces.append(block.reshape(block.shape[0], -1))
+            if all(piece.shape[0] == pieces[0].shape[0] for piece in pieces):
+                return pieces[0] if len(pieces) == 1 else torch.cat(pieces, dim=1)
+        net = dense_features(graph, scope, features, columns)
+        layer.fuse(graph)
+        return net
+
+
+def _embedding_member(scope: str, column: FeatureColumn) -> Member | None:
+    if not (isinstance(column, EmbeddingColumn) and column.trainable and column.max_norm is None):
+        return None
+    if column.categorical_column.is_sequence:
+        return None  # the per-column path raises TF's error for it
+    shape = (column.categorical_column.num_buckets, column.dimension)
+    name = variable_name(scope, column.name, EMBEDDING_WEIGHTS)
+    return Member(column.categorical_column, name, shape, column.combiner)
 
 
 @dataclass(frozen=True, init=False)

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import math
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -16,6 +16,7 @@ from torch_estimator.feature_column.base import (
     FeatureColumn,
     TransformCache,
 )
+from torch_estimator.feature_column.fused_lookup import Member, fused_layer, variable_name
 from torch_estimator.feature_column.ids import COMBINERS, combine_embeddings
 from torch_estimator.feature_column.input_layer import check_batch_sizes, normalize_feature_columns
 from torch_estimator.graph import initializers
@@ -23,7 +24,7 @@ from torch_estimator.graph.graph import Graph, require_graph
 from torch_estimator.graph.variables import variable_scope
 from torch_estimator.layers.base import layer_name
 
-__all__ = ["LinearModel", "linear_logits", "linear_model"]
+__all__ = ["LinearModel", "fused_linear_model", "linear_logits", "linear_model"]
 
 _ZEROS = initializers.zeros()
 
@@ -62,16 +63,7 @@ def linear_logits(
     outputs = []
     for column in columns:
         variables = ColumnVariables(graph, scope, column.name, trainable)
-        if isinstance(column, CategoricalColumn):
-            # A categorical column (bucketized ones included) is a lookup of one weight row per id.
-            weights = variables.get("weights", (column.num_buckets, units), _ZEROS)
-            output = combine_embeddings(weights, cache.ids(column), sparse_combiner)
-        else:
-            dense = column.dense_tensor(cache, variables)
-            size = math.prod(column.variable_shape)
-            weights = variables.get("weights", (size, units), _ZEROS)
-            output = dense.reshape(dense.shape[0], size) @ weights
-        outputs.append(output)
+        outputs.append(_column_logits(column, cache, variables, units, sparse_combiner))
         if cols_to_vars is not None:
             cols_to_vars[column] = variables.created
     check_batch_sizes(columns, outputs)
@@ -81,6 +73,84 @@ def linear_logits(
         cols_to_vars["bias"] = [bias]
     total = outputs[0] if len(outputs) == 1 else torch.stack(outputs).sum(0)
     return total + bias
+
+
+def _column_logits(
+    column: FeatureColumn, cache: TransformCache, variables: ColumnVariables, units: int, sparse_combiner: str
+) -> torch.Tensor:
+    """``[B, units]``: one column's share of the logits, its weights made through ``variables``."""
+    if isinstance(column, CategoricalColumn):
+        # A categorical column (bucketized ones included) is a lookup of one weight row per id.
+        weights = variables.get("weights", (column.num_buckets, units), _ZEROS)
+        return combine_embeddings(weights, cache.ids(column), sparse_combiner)
+    dense = column.dense_tensor(cache, variables)  # type: ignore[attr-defined]
+    size = math.prod(column.variable_shape)  # type: ignore[attr-defined]
+    weights = variables.get("weights", (size, units), _ZEROS)
+    return dense.reshape(dense.shape[0], size) @ weights
+
+
+def fused_linear_model(
+    features: Mapping[str, Any], feature_columns: Sequence[FeatureColumn], units: int, sparse_combiner: str
+) -> torch.Tensor:
+    """``linear_model(features, feature_columns, units, sparse_combiner)`` reading its categorical
+    columns' weights fused.
+
+    The same variables, names and logits as ``linear_model``; the categorical columns' weights
+    share one storage (``feature_column.fused_lookup``), so their lookups, gradient and sparse
+    update run once instead of once per column. Their gradient lands on the storage: train with a
+    ``te.train`` optimizer's ``minimize`` / ``compute_gradients`` (the canned estimators do).
+
+    >>> import torch_estimator as te
+    >>> from torch_estimator.feature_column import categorical_column_with_identity
+    >>> columns = [categorical_column_with_identity(k, 3) for k in "ab"]
+    >>> graph = te.Graph(lambda features, mode: te.EstimatorSpec(
+    ...     mode, predictions=fused_linear_model(features, columns, 1, "sum")))
+    >>> features = {"a": torch.tensor([2]), "b": torch.tensor([0])}
+    >>> [graph(features, None, "infer").predictions.tolist() for _ in range(2)]
+    [[[0.0]], [[0.0]]]
+    """
+    graph = require_graph("te.feature_column.linear_model")
+
+    def normalize(given: Sequence[Any]) -> list[FeatureColumn]:
+        columns = normalize_feature_columns(given)
+        _check_linear(columns, sparse_combiner, units)
+        return columns
+
+    with variable_scope(None, default_name="linear_model") as scope:
+        layer = fused_layer(
+            graph,
+            f"feature_column/fused_linear_model/{scope}/{units}/{sparse_combiner}",
+            feature_columns,
+            normalize,
+            lambda column: _weights_member(scope, column, units, sparse_combiner),
+        )
+        columns: list[FeatureColumn] = list(layer.columns)  # type: ignore[arg-type]
+        cache = TransformCache(features, graph.device, graph)
+        rows = layer.group_rows(graph, cache)
+        if rows is not None:
+            pieces = []
+            for piece in layer.pieces:
+                if isinstance(piece, int):
+                    column = columns[piece]
+                    variables = ColumnVariables(graph, scope, column.name)
+                    pieces.append(_column_logits(column, cache, variables, units, sparse_combiner)[None])
+                else:
+                    group, first, count = piece
+                    pieces.append(rows[group][:, first : first + count].transpose(0, 1))
+            if all(piece.shape[1] == pieces[0].shape[1] for piece in pieces):
+                # The per-column outputs stacked as linear_logits stacks them: the same sum.
+                bias = ColumnVariables(graph, scope, "").get("bias_weights", (units,), _ZEROS)
+                return torch.cat(pieces).sum(0) + bias
+        logits = linear_logits(graph, scope, features, columns, units, sparse_combiner)
+        layer.fuse(graph)
+        return logits
+
+
+def _weights_member(scope: str, column: Any, units: int, sparse_combiner: str) -> Member | None:
+    if not isinstance(column, CategoricalColumn):
+        return None
+    name = variable_name(scope, column.name, "weights")
+    return Member(column, name, (column.num_buckets, units), sparse_combiner)
 
 
 def linear_model(

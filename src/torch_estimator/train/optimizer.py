@@ -4,14 +4,17 @@ from __future__ import annotations
 
 import functools
 from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass
 from typing import Any
 
 import torch
 
 from torch_estimator.contract.train_op import TrainOp
 from torch_estimator.graph.graph import Graph, require_graph
+from torch_estimator.train.fused_rows import FusedRows, FusedRowsRegistry, fused_rows_registry
+from torch_estimator.train.update_rules import UpdateRule
 
-__all__ = ["MinimizeStep", "Optimizer", "OptimizerState", "accepts_sparse_gradients", "group"]
+__all__ = ["FusedTables", "MinimizeStep", "Optimizer", "OptimizerState", "accepts_sparse_gradients", "group"]
 
 
 class OptimizerState:
@@ -26,6 +29,18 @@ class OptimizerState:
         self.name = name
         self.optimizer = torch_optimizer
         self.variable_names = variable_names
+        self._fused: tuple[int, FusedTables] = (-1, FusedTables([], []))
+
+    def fused_tables(self, registry: FusedRowsRegistry) -> FusedTables:
+        """The fused tables (``train.fused_rows``) with members among this optimizer's variables.
+
+        Worked out again only when the Graph made new tables: model_fn asks on every step.
+        """
+        generation, tables = self._fused
+        if generation != registry.generation:
+            tables = _fused_tables(self.optimizer, registry)
+            self._fused = (registry.generation, tables)
+        return tables
 
     def slot_name(self, variable_name: str, key: str) -> str:
         """The checkpoint name of slot ``key`` of ``variable_name``."""
@@ -116,6 +131,28 @@ def _as_tensor(value: Any) -> torch.Tensor:
     return value if isinstance(value, torch.Tensor) else torch.tensor(value)
 
 
+@dataclass(frozen=True)
+class FusedTables:
+    """The fused tables one optimizer meets: those it applies whole, and every one it touches."""
+
+    owned: list[tuple[FusedRows, dict[str, Any]]]
+    """Tables whose members all sit in one param group: ``(table, group)``."""
+    touched: list[FusedRows]
+    """Tables with at least one member among the optimizer's variables (``owned`` included)."""
+
+
+def _fused_tables(optimizer: torch.optim.Optimizer, registry: FusedRowsRegistry) -> FusedTables:
+    groups = {id(param): group for group in optimizer.param_groups for param in group["params"]}
+    touched = registry.touching(param for group in optimizer.param_groups for param in group["params"])
+    owned = []
+    for table in touched:
+        member_groups = [groups.get(id(member)) for member in table.members]
+        first = member_groups[0]
+        if first is not None and all(group is first for group in member_groups):
+            owned.append((table, first))
+    return FusedTables(owned, touched)
+
+
 class Optimizer:
     """Wraps any ``torch.optim.Optimizer`` class in TF's optimizer interface.
 
@@ -184,6 +221,7 @@ class Optimizer:
             scaler=graph.grad_scaler,
             global_step=global_step,
             owner=self.name,
+            fused=state.fused_tables(fused_rows_registry(graph)),
         )
         return TrainOp(step, name=name or f"{self.name}/minimize", graph=graph)
 
@@ -201,8 +239,22 @@ class Optimizer:
         variables = list(var_list) if var_list is not None else graph.trainable_variables()
         if graph.building or not loss.requires_grad:
             return [(torch.zeros_like(variable), variable) for variable in variables]
-        grads = torch.autograd.grad(loss, variables, allow_unused=True)
-        return list(zip(grads, variables, strict=True))
+        tables = [
+            table for table in fused_rows_registry(graph).touching(variables) if table.storage.requires_grad
+        ]
+        storages = [table.storage for table in tables]
+        grads = list(torch.autograd.grad(loss, variables + storages, allow_unused=True))
+        # A fused lookup differentiates the storage: hand each variable its block of that gradient.
+        positions = {id(variable): index for index, variable in enumerate(variables)}
+        for table, grad in zip(tables, grads[len(variables) :], strict=True):
+            if grad is None:
+                continue
+            for member, piece in zip(table.members, table.member_gradients(grad), strict=True):
+                index = positions.get(id(member))
+                if index is not None and piece is not None:
+                    found = grads[index]
+                    grads[index] = piece if found is None else found + piece
+        return list(zip(grads[: len(variables)], variables, strict=True))
 
     def apply_gradients(
         self,
@@ -315,6 +367,7 @@ class MinimizeStep:
         scaler: Any = None,
         global_step: torch.Tensor | None = None,
         owner: str = "Optimizer",
+        fused: FusedTables | None = None,
     ) -> None:
         self.loss = loss
         self.optimizer = optimizer
@@ -326,6 +379,14 @@ class MinimizeStep:
         # Our TF rules expose update(): step() without torch's per-call profiler wrapper.
         self.apply_update = getattr(optimizer, "update", optimizer.step)
         self.densify = clip_norm is not None or not accepts_sparse_gradients(optimizer)
+        # Fused storages (train.fused_rows): the rule applies one whole when it can, else each
+        # storage's gradient is split into its members' gradients first.
+        fused = fused or FusedTables([], [])
+        whole = scaler is None and not self.densify and isinstance(optimizer, UpdateRule)
+        self.fused_whole = fused.owned if whole else []
+        whole_ids = {id(table) for table, _ in self.fused_whole}
+        self.fused_split = [table for table in fused.touched if id(table) not in whole_ids]
+        self.fused_storages = [table.storage for table in fused.touched]
 
     def __call__(self) -> None:
         self.backward()
@@ -342,10 +403,11 @@ class MinimizeStep:
             )
 
     def backward(self, params: Iterable[torch.Tensor] | None = None) -> None:
-        """Clears the gradients of ``params`` (default: this step's) and back-propagates the loss once."""
+        """Clears the gradients of ``params`` (default: this step's, with their fused storages) and
+        back-propagates the loss once."""
         self.check_loss()
         # zero_grad(set_to_none=True) by hand: torch's zero_grad adds a profiler record per call.
-        for param in self.params if params is None else params:
+        for param in self.params + self.fused_storages if params is None else params:
             param.grad = None
         if self.scaler is not None:
             self.scaler.scale(self.loss).backward()
@@ -354,6 +416,8 @@ class MinimizeStep:
 
     def apply(self) -> None:
         """Clips and applies the gradients now in ``.grad``, then advances the global step if given."""
+        for table in self.fused_split:
+            table.split_gradient()
         if self.densify:
             for param in self.params:
                 if param.grad is not None and param.grad.is_sparse:
@@ -366,7 +430,10 @@ class MinimizeStep:
         else:
             if self.clip_norm is not None:
                 torch.nn.utils.clip_grad_norm_(self.params, self.clip_norm)
-            self.apply_update()
+            if self.fused_whole:
+                self.optimizer.update(self.fused_whole)  # type: ignore[call-arg]
+            else:
+                self.apply_update()
         if self.global_step is not None:
             _advance(self.global_step)
 
@@ -383,7 +450,7 @@ def _minimize_step(op: Any) -> MinimizeStep | None:
 
 def _run_minimize_steps(steps: list[MinimizeStep]) -> None:
     # One backward for every step on this loss, then each optimizer applies its own gradients.
-    steps[0].backward([param for step in steps for param in step.params])
+    steps[0].backward([param for step in steps for param in step.params + step.fused_storages])
     for step in steps:
         step.apply()
     steps[0].finish()

@@ -23,7 +23,7 @@ the dense rule, and the dense numbers are the ones kept here.
 from __future__ import annotations
 
 import math
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from typing import Any
 
 import torch
@@ -66,6 +66,8 @@ class UpdateRule(torch.optim.Optimizer):
     def __init__(self, params: Iterable[Any], **hyperparameters: Any) -> None:
         self.validate(hyperparameters)
         super().__init__(params, hyperparameters)
+        # Storage tensor -> its FusedRows while update() applies the storage's gradient.
+        self.fused_storages: dict[Tensor, Any] = {}
 
     @classmethod
     def validate(cls, hyperparameters: Mapping[str, Any]) -> None:
@@ -86,11 +88,16 @@ class UpdateRule(torch.optim.Optimizer):
         return loss
 
     @torch.no_grad()
-    def update(self) -> None:
+    def update(self, fused: Sequence[tuple[Any, dict[str, Any]]] = ()) -> None:
         """The update of ``step()`` without torch's per-call profiler and hook wrapper.
 
         torch wraps every optimizer's ``step`` in a ``record_function`` and a check for step hooks;
         a TrainOp calls this instead, since it runs once per training step.
+
+        ``fused``: ``(FusedRows, param group)`` pairs whose members this rule trains with that
+        group's hyperparameters; each storage's gradient is applied once, as one variable whose
+        slots are the members' slots side by side (``train.fused_rows``). Only rules with
+        ``accepts_sparse_gradients`` take them.
         """
         applied = False
         for group in self.param_groups:
@@ -101,8 +108,28 @@ class UpdateRule(torch.optim.Optimizer):
             for param, grad in sparse:
                 self.apply_sparse(group, param, *unique_rows(grad))
                 applied = True
+        if fused:
+            applied = self._update_fused(fused) or applied
         if applied:
             self.finish()
+
+    def _update_fused(self, fused: Sequence[tuple[Any, dict[str, Any]]]) -> bool:
+        applied = False
+        self.fused_storages = {table.storage: table for table, _ in fused}
+        try:
+            for table, group in fused:
+                storage = table.storage
+                grad = storage.grad
+                if grad is None:
+                    continue
+                if grad.is_sparse:
+                    self.apply_sparse(group, storage, *unique_rows(grad))
+                else:
+                    self.apply_dense(group, [storage], [grad])
+                applied = True
+        finally:
+            self.fused_storages = {}
+        return applied
 
     def apply_dense(self, group: dict[str, Any], params: list[Tensor], grads: list[Tensor]) -> None:
         """Updates ``params`` in place from ``grads`` with ``group``'s hyperparameters."""
@@ -122,6 +149,10 @@ class UpdateRule(torch.optim.Optimizer):
         """Slot ``key`` of each parameter, made by ``initial(param)`` where a restore did not install it."""
         found = []
         for param in params:
+            table = self.fused_storages.get(param) if self.fused_storages else None
+            if table is not None:
+                found.append(table.slot(self.state, self, key, initial))
+                continue
             state = self.state[param]
             slot = state.get(key)
             if slot is None:
