@@ -10,6 +10,7 @@ talks to other processes. A failed collective (a rank died, or stopped answering
 
 from __future__ import annotations
 
+import atexit
 import contextlib
 import dataclasses
 import datetime
@@ -197,6 +198,12 @@ def _is_collective_failure(err: BaseException) -> bool:
     return any(phrase in text for phrase in _COLLECTIVE_FAILURES)
 
 
+def _destroy_own_group() -> None:
+    """Destroys the default process group this module initialised, if it is still up."""
+    if dist.is_available() and dist.is_initialized():
+        dist.destroy_process_group()
+
+
 def backend_for(device: torch.device) -> str:
     """``'nccl'`` for CUDA devices, ``'gloo'`` otherwise.
 
@@ -264,6 +271,9 @@ def join_training_group(
                 f"{spec.init_method} ({type(err).__name__}: {err}). Check that every process was started, "
                 "that the chief's address and port are reachable, and that the port is free."
             ) from err
+        # Torn down at exit, before the interpreter's own teardown: a gloo or NCCL group left for the
+        # C++ destructors can abort the process ("terminate called") once its peers have gone.
+        atexit.register(_destroy_own_group)
         rank, world_size = spec.rank, spec.world_size
     else:
         return LocalReplica(is_chief=cluster.is_chief), device
