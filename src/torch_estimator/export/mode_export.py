@@ -45,6 +45,7 @@ from torch_estimator.export.signatures import SignaturePlan, plan_signatures
 from torch_estimator.graph.global_step import GLOBAL_STEP_NAME
 from torch_estimator.graph.graph import Graph
 from torch_estimator.metrics.state import metric_states
+from torch_estimator.train.fused_rows import fused_rows_registry
 
 __all__ = ["ExportedSignature", "ModeExport", "export_mode"]
 
@@ -88,6 +89,8 @@ def export_mode(
     """
     graph = build_graph(setup)
     graph.eval()
+    # torch.export saves each variable on its own: the build pass must not fuse tables into one storage.
+    fused_rows_registry(graph).unfuse()
     with graph_context(graph):
         receiver, recording = record_receiver_fn(receiver_fn)
     if not isinstance(receiver, _RECEIVER_TYPES):

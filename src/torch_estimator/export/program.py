@@ -13,6 +13,7 @@ from torch import nn
 from torch_estimator.graph.graph import Graph
 from torch_estimator.saved_model.format import dtype_name
 from torch_estimator.saved_model.program import LoadedProgram
+from torch_estimator.train.fused_rows import fused_rows_registry
 
 __all__ = ["SignatureModule", "check_input_names", "safe_attribute_name", "trace_program"]
 
@@ -61,6 +62,8 @@ class SignatureModule(nn.Module):
         super().__init__()
         self.__dict__["graph"] = graph
         self.__dict__["compute"] = compute
+        # Every lifted parameter must own its storage (no views of a fused table).
+        fused_rows_registry(graph).unfuse()
         taken: set[str] = set()
         for name, parameter in graph.named_parameters():
             self.register_parameter(_unique(safe_attribute_name(name), taken), parameter)

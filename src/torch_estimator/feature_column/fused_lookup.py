@@ -10,7 +10,8 @@ Only a layer that asks for it fuses (``te.train`` optimizers then apply the stor
 see ``train.fused_rows``): the first call of model_fn creates the tables column by column as
 always, in the same order and from the same random numbers, then fuses them; later calls read
 through the storage. Tracing (torch.compile / export) and multi-process training keep per-table
-lookups, whose gradients DDP and FSDP reduce.
+lookups, whose gradients DDP and FSDP reduce; a Graph built for export never fuses (its registry's
+``unfuse`` turned ``fusing`` off), so each exported variable owns its storage.
 """
 
 from __future__ import annotations
@@ -166,8 +167,8 @@ class FusedLayer:
         return found
 
     def fuse(self, graph: Graph) -> None:
-        """Fuses every group's tables (after a per-column call made them)."""
-        if fused_lookups_apply():
+        """Fuses every group's tables (after a per-column call made them), unless the Graph is unfused."""
+        if fused_lookups_apply() and fused_rows_registry(graph).fusing:
             for group in self.groups:
                 group.fuse(graph)
 

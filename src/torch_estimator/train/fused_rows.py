@@ -20,6 +20,10 @@ one per variable. ``te.train`` applies it:
 
 A variable replaced behind the storage's back (a restore that assigns a new tensor, a device
 move) is noticed by ``current`` and the storage is rebuilt from the variables' values.
+
+A Graph whose variables leave it one by one (the Graph an export traces: ``torch.export`` saves
+each parameter as a tensor owning its storage) calls ``FusedRowsRegistry.unfuse`` first: every
+member gets its own copy of its block and the Graph fuses no more.
 """
 
 from __future__ import annotations
@@ -158,10 +162,35 @@ class FusedRows:
 
 @dataclass
 class FusedRowsRegistry:
-    """The Graph's fused tables by key; ``generation`` counts the tables made (for caches)."""
+    """The Graph's fused tables by key; ``generation`` counts the tables made or dropped (for
+    caches); ``fusing`` says whether layers may fuse tables (``unfuse`` turns it off)."""
 
     tables: dict[str, FusedRows] = field(default_factory=dict)
     generation: int = 0
+    fusing: bool = True
+
+    def unfuse(self) -> None:
+        """Gives every member its own contiguous copy of its block, drops the tables, fuses no more.
+
+        Values, names and shapes stay; only the shared storage goes (an exported program's
+        parameters must each own their storage).
+
+        >>> registry = FusedRowsRegistry()
+        >>> a, b = torch.nn.Parameter(torch.zeros(2, 1)), torch.nn.Parameter(torch.ones(3, 1))
+        >>> _ = registry.get("t", ("a", "b"), [a, b])
+        >>> registry.unfuse()
+        >>> [m.untyped_storage().nbytes() for m in (a, b)], b.flatten().tolist(), registry.tables
+        ([8, 12], [1.0, 1.0, 1.0], {})
+        """
+        self.fusing = False
+        if not self.tables:
+            return
+        with torch.no_grad():
+            for table in self.tables.values():
+                for member in table.members:
+                    member.data = member.data.clone(memory_format=torch.contiguous_format)
+        self.tables.clear()
+        self.generation += 1
 
     def get(self, key: str, names: Sequence[str], members: Sequence[Tensor]) -> FusedRows:
         """The fused table ``key`` over ``members`` (registered as ``names``), made or rebuilt as needed."""
