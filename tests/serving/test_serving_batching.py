@@ -192,6 +192,38 @@ def test_a_closed_batcher_runs_what_is_queued_and_refuses_more():
     assert function.calls == [1]
 
 
+class ClosingLoop(asyncio.SelectorEventLoop):
+    """An event loop on which ``close_in_dispatch`` closes a batcher from another thread at the worst
+    moment: after the batcher chose a batching thread for a batch, before it hands the batch over."""
+
+    close_in_dispatch = None
+
+    def run_in_executor(self, executor, func, *args):
+        batcher, self.close_in_dispatch = self.close_in_dispatch, None
+        if batcher is not None:
+            closing = threading.Thread(target=batcher.close)
+            closing.start()
+            closing.join(10)
+        return super().run_in_executor(executor, func, *args)
+
+
+def test_closing_from_another_thread_while_a_batch_is_handed_to_a_thread_still_answers_it():
+    function = Recorder()
+    batcher = Batcher(function, BatchingOptions(max_batch_size=1), inline_max_micros=0)
+    loop = ClosingLoop()
+    loop.close_in_dispatch = batcher
+
+    async def main():
+        return await asyncio.wait_for(batcher.submit({"x": torch.ones(1, 2)}), 10)
+
+    try:
+        outputs = loop.run_until_complete(main())
+    finally:
+        loop.close()
+    assert torch.equal(outputs["y"], torch.full((1, 2), 10.0))
+    assert function.calls == [1]
+
+
 def test_batching_parameters_file(tmp_path):
     path = tmp_path / "batching.config"
     path.write_text(
@@ -249,3 +281,17 @@ def test_concurrent_http_requests_are_batched_and_get_their_own_answers(model_ba
         assert torch.equal(
             torch.tensor(body["predictions"][0]["probabilities"]), expected["probabilities"][0]
         )
+
+
+def test_a_large_batched_request_is_answered_and_a_large_malformed_one_gets_400(
+    start_server, model_base, serving
+):
+    """Bodies over 64 KiB (padded with spaces) are decoded and encoded in the thread pool: regress
+    sum(x) = 1 + 2 + 3 + 4 = 10; a large body that is no JSON gets TF Serving's 400."""
+    batching = BatchingOptions(max_batch_size=8, batch_timeout_micros=1000)
+    server = start_server([ModelConfig("m", model_base(1))], batching=batching)
+    url = f"http://127.0.0.1:{server.port}/v1/models/m:predict"
+    body = b'{"signature_name": "regress", "instances": [[1, 2, 3, 4]]}' + b" " * 70_000
+    assert serving.request("POST", url, body) == (200, {"predictions": [10.0]})
+    status, answer = serving.request("POST", url, b"{" + b" " * 70_000)
+    assert status == 400 and "error" in answer

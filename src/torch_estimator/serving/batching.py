@@ -131,11 +131,21 @@ class Batcher:
     def close(self) -> None:
         """Refuses new requests; the queued ones still run (on the event loop, if it runs)."""
         self._closed = True
+        loop = self._loop
+        if loop is not None and loop.is_running():
+            # The batching threads stop on the loop's thread, which may be handing them a batch now.
+            with contextlib.suppress(RuntimeError):  # the loop closed meanwhile
+                loop.call_soon_threadsafe(self._close_on_loop)
+                return
+        self._shut_executor_down()  # no loop runs: nothing dispatches, nobody awaits the futures
+
+    def _close_on_loop(self) -> None:
+        self._dispatch()  # closed: the queued batches run on the loop
+        self._shut_executor_down()
+
+    def _shut_executor_down(self) -> None:
         if self._executor is not None:
             self._executor.shutdown(wait=False)  # a running batch finishes and reports back
-        if self._loop is not None:
-            with contextlib.suppress(RuntimeError):  # the loop is closed: nobody awaits the futures
-                self._loop.call_soon_threadsafe(self._dispatch)
 
     def _wake_up_by(self, when: float) -> None:
         """Makes sure ``_dispatch`` runs at ``when`` at the latest (an earlier wake-up re-arms itself)."""
@@ -180,7 +190,13 @@ class Batcher:
                         options.num_batch_threads, thread_name_prefix="te-serving-batcher"
                     )
                 assert self._loop is not None
-                running = self._loop.run_in_executor(self._executor, self._timer.time, self._call, batch)
+                try:
+                    running = self._loop.run_in_executor(self._executor, self._timer.time, self._call, batch)
+                except RuntimeError as err:  # the batching threads were shut down
+                    self._running -= 1
+                    closed = f"The batcher is closed (its model version was unloaded): {err}"
+                    _fail(batch, UnavailableError(closed))
+                    continue
                 running.add_done_callback(lambda done, batch=batch: self._finished(batch, done))
 
     def _finished(self, batch: list[_Task], done: asyncio.Future[list[Outputs]]) -> None:
