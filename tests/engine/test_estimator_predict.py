@@ -163,7 +163,8 @@ def test_explicit_checkpoint_path(make_estimator, model_dir):
     estimator = make_estimator(model_fn, save_checkpoints_steps=2)
     estimator.train(lambda: torch.ones(1, 2), steps=4)
     assert [int(row["step"]) for row in estimator.predict(two_batches)] == [4, 4, 4]
-    rows = estimator.predict(two_batches, checkpoint_path=estimator.latest_checkpoint().replace("-4", "-2"))
+    assert estimator.latest_checkpoint().endswith("model.ckpt-4")
+    rows = estimator.predict(two_batches, checkpoint_path=estimator.latest_checkpoint()[: -len("4")] + "2")
     assert [int(row["step"]) for row in rows] == [2, 2, 2]
 
 
