@@ -2,8 +2,9 @@
 
 Every transform is vectorised over the batch: strings are hashed with ``fingerprint64`` (see
 ``hashing``; ids differ from TF's FarmHash ids) and looked up in a vocabulary with one
-``searchsorted`` on the sorted terms. Padding (``''`` / ``-1``) and unknown terms without OOV buckets
-or default become padding positions of the ``IdBatch``.
+``searchsorted`` on the sorted terms. Integers are hashed in torch (``tensor_integer_fingerprint64``,
+the same ids), on their device, so integer columns trace under ``torch.export``. Padding (``''`` /
+``-1``) and unknown terms without OOV buckets or default become padding positions of the ``IdBatch``.
 """
 
 from __future__ import annotations
@@ -16,7 +17,11 @@ import numpy as np
 import torch
 
 from torch_estimator.feature_column.base import CategoricalColumn, TransformCache, check_key
-from torch_estimator.feature_column.hashing import fingerprint64, integer_fingerprint64
+from torch_estimator.feature_column.hashing import (
+    fingerprint64,
+    tensor_integer_fingerprint64,
+    unsigned_remainder,
+)
 from torch_estimator.feature_column.ids import IdBatch, is_tracing
 from torch_estimator.feature_column.raw_inputs import STRING, as_integer_ids, as_string_matrix
 
@@ -68,13 +73,23 @@ def id_batch(ids: Any, valid: Any, device: torch.device | None) -> IdBatch:
     return IdBatch.from_mask(ids, valid)
 
 
-def raw_fingerprints(raw: Any, dtype: Any, name: str) -> tuple[np.ndarray, np.ndarray]:
-    """``(fingerprints uint64 [B, K], valid bool [B, K])`` of a raw string or integer feature."""
+def raw_fingerprints(
+    raw: Any, dtype: Any, name: str, device: torch.device | None = None
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """``(fingerprints [B, K], valid bool [B, K])`` of a raw string or integer feature, on ``device``.
+
+    Fingerprints are int64 tensors holding the uint64 bits (see ``hashing``); integers are hashed
+    on their device (traceable), strings in numpy.
+    """
     if dtype == STRING:
         strings = as_string_matrix(raw, name)
-        return fingerprint64(strings), strings != b""
-    values = as_integer_ids(raw, name).cpu().numpy()
-    return integer_fingerprint64(values), values != -1
+        fingerprints = torch.from_numpy(fingerprint64(strings).view(np.int64))
+        valid = torch.from_numpy(np.ascontiguousarray(strings != b""))
+        if device is not None:
+            fingerprints, valid = fingerprints.to(device), valid.to(device)
+        return fingerprints, valid
+    values = as_integer_ids(raw, name, device)
+    return tensor_integer_fingerprint64(values), values != -1
 
 
 @dataclass(frozen=True)
@@ -140,8 +155,7 @@ def _vocabulary_ids(
         present = values != -1
         index, found = lookup.lookup_integers(values)
         if oov:
-            hashed = integer_fingerprint64(values.cpu().numpy()) % np.uint64(oov)
-            fallback = torch.from_numpy(hashed.astype(np.int64) + lookup.size).to(values.device)
+            fallback = unsigned_remainder(tensor_integer_fingerprint64(values), oov) + lookup.size
         else:
             fallback = torch.full_like(values, default)
         ids = torch.where(found, index, fallback)
@@ -369,9 +383,14 @@ class HashedCategoricalColumn(CategoricalColumn):
         return self.hash_bucket_size
 
     def transform_ids(self, cache: TransformCache) -> IdBatch:
-        fingerprints, valid = raw_fingerprints(cache.raw(self.key), self.dtype, self.key)
-        ids = (fingerprints % np.uint64(self.hash_bucket_size)).astype(np.int64)
-        return id_batch(ids, valid, cache.device)
+        raw = cache.raw(self.key)
+        if self.dtype == STRING:
+            strings = as_string_matrix(raw, self.key)
+            ids = (fingerprint64(strings) % np.uint64(self.hash_bucket_size)).astype(np.int64)
+            return id_batch(ids, strings != b"", cache.device)
+        values = as_integer_ids(raw, self.key, cache.device)
+        ids = unsigned_remainder(tensor_integer_fingerprint64(values), self.hash_bucket_size)
+        return id_batch(ids, values != -1, cache.device)
 
 
 def categorical_column_with_hash_bucket(

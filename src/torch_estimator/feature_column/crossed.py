@@ -2,17 +2,21 @@
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
-import numpy as np
 import torch
 
 from torch_estimator.feature_column.base import CategoricalColumn, TransformCache, check_key
 from torch_estimator.feature_column.categorical import HashedCategoricalColumn, id_batch, raw_fingerprints
 from torch_estimator.feature_column.embedding import check_categorical
-from torch_estimator.feature_column.hashing import combine_fingerprints, integer_fingerprint64
+from torch_estimator.feature_column.hashing import (
+    tensor_combine_fingerprints,
+    tensor_integer_fingerprint64,
+    unsigned_remainder,
+)
 from torch_estimator.feature_column.ids import IdBatch
 from torch_estimator.feature_column.raw_inputs import STRING, as_number_tensor, is_string_value
 
@@ -27,14 +31,15 @@ def _leaf_keys(keys: Sequence[Any]) -> list[str | CategoricalColumn]:
     return leaves
 
 
-def _key_fingerprints(key: str | CategoricalColumn, cache: TransformCache) -> tuple[np.ndarray, np.ndarray]:
+def _key_fingerprints(
+    key: str | CategoricalColumn, cache: TransformCache
+) -> tuple[torch.Tensor, torch.Tensor]:
     """``(fingerprints [B, K], valid [B, K])`` of one key of a cross: raw values, or a column's ids."""
     if isinstance(key, str):
         raw = cache.raw(key)
-        return raw_fingerprints(raw, STRING if is_string_value(raw) else torch.int64, key)
+        return raw_fingerprints(raw, STRING if is_string_value(raw) else torch.int64, key, cache.device)
     batch = cache.ids(key)
-    valid = batch.valid().cpu().numpy()
-    return integer_fingerprint64(batch.ids.cpu().numpy()), valid
+    return tensor_integer_fingerprint64(batch.ids), batch.valid()
 
 
 @dataclass(frozen=True)
@@ -73,16 +78,16 @@ class CrossedColumn(CategoricalColumn):
             )
         count = len(parts)
         # Key i's values go on axis i + 1, so broadcasting forms every combination per example.
-        fingerprints, valid = [], np.ones((1,) * (count + 1), dtype=bool)
+        fingerprints, masks = [], []
         for index, (values, present) in enumerate(parts):
             shape = [values.shape[0]] + [1] * count
             shape[index + 1] = values.shape[1]
             fingerprints.append(values.reshape(shape))
-            valid = valid & present.reshape(shape)
-        crossed = combine_fingerprints(fingerprints, self.hash_key)
+            masks.append(present.reshape(shape))
+        crossed = tensor_combine_fingerprints(fingerprints, self.hash_key)
         batch = crossed.shape[0]
-        ids = (crossed.reshape(batch, -1) % np.uint64(self.hash_bucket_size)).astype(np.int64)
-        valid = np.array(np.broadcast_to(valid, crossed.shape)).reshape(batch, -1)
+        ids = unsigned_remainder(crossed.reshape(batch, -1), self.hash_bucket_size)
+        valid = functools.reduce(torch.logical_and, masks).expand(crossed.shape).reshape(batch, -1)
         return id_batch(ids, valid, cache.device)
 
 
@@ -93,7 +98,7 @@ def crossed_column(
 
     ``keys`` are raw feature names (strings or integers) and categorical columns (not hashed ones);
     each example's ids are every combination of its keys' values, combined with
-    ``hashing.combine_fingerprints`` (seeded by ``hash_key``) modulo ``hash_bucket_size``.
+    ``hashing.tensor_combine_fingerprints`` (seeded by ``hash_key``) modulo ``hash_bucket_size``.
 
     Raises:
         ValueError: fewer than 2 keys, hash_bucket_size < 1, a key of another type, a hashed column.

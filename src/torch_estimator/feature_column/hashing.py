@@ -16,6 +16,11 @@ The fingerprint of a string is defined as:
 Trailing NUL characters are ignored (numpy's fixed-width strings cannot hold them). Integers are
 fingerprinted as their decimal string, as TF stringified them.
 
+Integer tensors are fingerprinted in torch (``tensor_integer_fingerprint64``, bit-identical to
+``integer_fingerprint64``), so integer columns run on the ids' device and trace under
+``torch.export``. Torch has no uint64 arithmetic: a fingerprint tensor is int64 holding the same
+64 bits (add, multiply and xor wrap modulo 2**64 alike; ``unsigned_remainder`` takes bucket ids).
+
 >>> int(fingerprint64(np.array([b"hello"]))[0])
 675589456745443957
 """
@@ -26,15 +31,22 @@ import functools
 from collections.abc import Sequence
 
 import numpy as np
+import torch
 
 __all__ = [
     "FNV_OFFSET",
     "FNV_PRIME",
+    "as_signed",
     "as_utf8",
     "combine_fingerprints",
+    "decimal_words",
     "fingerprint64",
     "fmix64",
     "integer_fingerprint64",
+    "tensor_combine_fingerprints",
+    "tensor_fmix64",
+    "tensor_integer_fingerprint64",
+    "unsigned_remainder",
 ]
 
 FNV_OFFSET = 0xCBF29CE484222325
@@ -151,3 +163,131 @@ def _inverse_powers(count: int) -> np.ndarray:
     for _ in range(count):
         powers.append(powers[-1] * _PRIME_INVERSE & _MASK)
     return np.array(powers, dtype=np.uint64)
+
+
+def as_signed(value: int) -> int:
+    """The int64 with the same 64 bits as the unsigned ``value`` (for torch's int64 arithmetic).
+
+    >>> as_signed(2**64 - 1), as_signed(5)
+    (-1, 5)
+    """
+    value &= _MASK
+    return value - (1 << 64) if value >> 63 else value
+
+
+_SIGNED_OFFSET = as_signed(FNV_OFFSET)
+_SIGNED_C1 = as_signed(int(_FMIX_C1))
+_SIGNED_C2 = as_signed(int(_FMIX_C2))
+_LOW_31 = (1 << 31) - 1
+_CHUNK = 10**8  # eight decimal digits per 8-byte word
+_POWERS_OF_TEN = [10**exponent for exponent in range(1, 19)]
+_ASCII_ZEROS = 0x3030303030303030  # b"00000000" as a little-endian word
+
+
+def tensor_fmix64(state: torch.Tensor) -> torch.Tensor:
+    """``fmix64`` on int64 tensors holding uint64 bits (a new tensor; traceable)."""
+    for constant in (_SIGNED_C1, _SIGNED_C2):
+        # int64 ``>>`` is arithmetic; masking the 31 remaining bits makes it the logical shift.
+        state = (state ^ ((state >> 33) & _LOW_31)) * constant
+    return state ^ ((state >> 33) & _LOW_31)
+
+
+def tensor_integer_fingerprint64(values: torch.Tensor) -> torch.Tensor:
+    """``integer_fingerprint64`` of an integer tensor, as int64 bits, on its device (traceable).
+
+    The decimal string is packed into little-endian words exactly as ``fingerprint64`` packs the
+    ``S20`` bytes, without a per-byte tensor (see ``decimal_words``).
+
+    >>> values = torch.tensor([0, -12, 2**63 - 1])
+    >>> expected = integer_fingerprint64(values.numpy()).view(np.int64)
+    >>> tensor_integer_fingerprint64(values).tolist() == expected.tolist()
+    True
+    """
+    words, length = decimal_words(values.to(torch.int64))
+    # fingerprint64 drops trailing all-zero words: keep the state after the last used word.
+    used = (length + 7) // 8
+    state = torch.full_like(length, as_signed(FNV_OFFSET))
+    result = state
+    for index in range(3):
+        state = (state ^ words[..., index]) * FNV_PRIME
+        result = torch.where(used == index + 1, state, result)
+    return tensor_fmix64(result)
+
+
+def decimal_words(values: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """``(words [..., 3], length)``: each int64's decimal string as 3 little-endian words, and its length.
+
+    >>> words, length = decimal_words(torch.tensor([-12]))
+    >>> words[0, 0].item().to_bytes(8, "little"), length.tolist()
+    (b'-12\\x00\\x00\\x00\\x00\\x00', [3])
+    """
+    negative = values < 0
+    # -|v| never overflows (|-2**63| is no int64); trunc division of it leaves remainders <= 0.
+    rest = torch.where(negative, values, -values)
+    high = torch.div(rest, _CHUNK, rounding_mode="trunc")
+    top = torch.div(high, _CHUNK, rounding_mode="trunc")
+    chunks = torch.stack([-top, top * _CHUNK - high, high * _CHUNK - rest], -1)
+    # The string right-aligned in 24 bytes: its last 8 digits fill the last word (zero-padded).
+    aligned = _ascii_digits(chunks)
+    powers = torch.tensor(_POWERS_OF_TEN, dtype=torch.int64, device=values.device)
+    digits = 1 + (rest.unsqueeze(-1) <= -powers).sum(-1)
+    length = digits + negative.to(torch.int64)
+    # Shifting the 192-bit little-endian number right by the 24 - length unused bytes left-aligns
+    # the string and zero-fills its end; every word is ASCII, so the arithmetic shift is logical.
+    shift = (24 - length) * 8
+    word_shift, bit_shift = (shift >> 6).unsqueeze(-1), (shift & 63).unsqueeze(-1)
+    padded = torch.cat([aligned, torch.zeros_like(aligned)], -1)
+    index = word_shift + torch.arange(3, device=values.device)
+    low, carry = torch.gather(padded, -1, index), torch.gather(padded, -1, index + 1)
+    words = (low >> bit_shift) | ((carry << (63 - bit_shift)) << 1)
+    # The first byte is then the '0' padding before the digits: '-' is 3 below '0'.
+    first = words[..., :1] - 3 * negative.unsqueeze(-1).to(torch.int64)
+    return torch.cat([first, words[..., 1:]], -1), length
+
+
+def _ascii_digits(chunks: torch.Tensor) -> torch.Tensor:
+    """Each value < 10**8 as its 8 zero-padded ASCII digits in one little-endian word (SWAR).
+
+    Splits into 4-digit halves in 32-bit lanes, 2-digit quarters in 16-bit lanes, then digits in
+    bytes; ``x // 100`` and ``x // 10`` are exact multiply-shifts for these ranges and stay in lane.
+    """
+    high = torch.div(chunks, 10_000, rounding_mode="trunc")
+    words = high + ((chunks - high * 10_000) << 32)
+    hundreds = ((words * 5243) >> 19) & 0x0000007F0000007F
+    words = hundreds + ((words - hundreds * 100) << 16)
+    tens = ((words * 103) >> 10) & 0x000F000F000F000F
+    words = tens + ((words - tens * 10) << 8)
+    return words + _ASCII_ZEROS
+
+
+def tensor_combine_fingerprints(
+    fingerprints: Sequence[torch.Tensor], seed: int | None = None
+) -> torch.Tensor:
+    """``combine_fingerprints`` on int64 tensors holding uint64 bits (traceable).
+
+    >>> a, b = torch.tensor([1]), torch.tensor([2])
+    >>> tensor_combine_fingerprints([a, b]).tolist() == combine_fingerprints(
+    ...     [np.array([1], dtype=np.uint64), np.array([2], dtype=np.uint64)]).view(np.int64).tolist()
+    True
+    """
+    start = as_signed(FNV_OFFSET if seed is None else int(seed))
+    shape = torch.broadcast_shapes(*(f.shape for f in fingerprints))
+    state = torch.full(shape, start, dtype=torch.int64, device=fingerprints[0].device)
+    for fingerprint in fingerprints:
+        state = tensor_fmix64((state ^ fingerprint) * FNV_PRIME)
+    return state
+
+
+def unsigned_remainder(bits: torch.Tensor, divisor: int) -> torch.Tensor:
+    """``bits`` read as uint64, modulo ``divisor`` (1 <= divisor < 2**63): int64 in ``[0, divisor)``.
+
+    A pattern with the top bit set stands for ``bits + 2**64``; its remainder is
+    ``(bits mod divisor + 2**64 mod divisor) mod divisor``, summed without overflowing int64.
+
+    >>> unsigned_remainder(torch.tensor([-1, 7]), 10).tolist()  # 2**64 - 1 = 18446744073709551615
+    [5, 7]
+    """
+    remainder = torch.remainder(bits, divisor)
+    wrapped = remainder - (divisor - (1 << 64) % divisor)
+    wrapped = torch.where(wrapped < 0, wrapped + divisor, wrapped)
+    return torch.where(bits < 0, wrapped, remainder)
