@@ -34,6 +34,8 @@ from typing import Any
 
 import torch
 
+from torch_estimator.train.update_rules import slot_shape_error
+
 __all__ = ["FusedRows", "FusedRowsRegistry", "fused_rows_registry"]
 
 Tensor = torch.Tensor
@@ -111,11 +113,7 @@ class FusedRows:
             if value is None:
                 value = initial(member)
             elif value.shape != member.shape:
-                raise ValueError(
-                    f"{type(rule).__name__} slot {key!r} of {name} has shape {tuple(value.shape)} but its "
-                    f"variable has shape {tuple(member.shape)}. The checkpoint was written for another "
-                    "model; restore one written by this model_fn."
-                )
+                raise slot_shape_error(f"{type(rule).__name__} slot {key!r} of {name}", value, member)
             pieces.append(value.to(device=self.storage.device, dtype=self.storage.dtype))
         full = torch.cat(pieces)
         views = [full.narrow(0, start, size) for start, size in zip(self.offsets, self.sizes, strict=True)]

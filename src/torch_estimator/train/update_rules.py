@@ -37,6 +37,7 @@ __all__ = [
     "Momentum",
     "RMSProp",
     "UpdateRule",
+    "slot_shape_error",
     "unique_rows",
 ]
 
@@ -158,16 +159,20 @@ class UpdateRule(torch.optim.Optimizer):
             if slot is None:
                 slot = initial(param)
             elif slot.shape != param.shape:
-                raise ValueError(
-                    f"{self.default_name} slot {key!r} has shape {tuple(slot.shape)} but its variable has "
-                    f"shape {tuple(param.shape)}. The checkpoint was written for another model; restore "
-                    "one written by this model_fn."
-                )
+                raise slot_shape_error(f"{self.default_name} slot {key!r}", slot, param)
             elif slot.device != param.device or slot.dtype != param.dtype:
                 slot = slot.to(device=param.device, dtype=param.dtype)
             state[key] = slot
             found.append(slot)
         return found
+
+
+def slot_shape_error(slot_name: str, slot: Tensor, variable: Tensor) -> ValueError:
+    """The error for a restored optimizer slot whose shape is not its variable's."""
+    return ValueError(
+        f"{slot_name} has shape {tuple(slot.shape)} but its variable has shape {tuple(variable.shape)}. "
+        "The checkpoint was written for another model; restore one written by this model_fn."
+    )
 
 
 def _params_with_grads(
