@@ -198,10 +198,22 @@ def _is_collective_failure(err: BaseException) -> bool:
     return any(phrase in text for phrase in _COLLECTIVE_FAILURES)
 
 
+_EXIT_BARRIER_SECS = 5.0
+
+
 def _destroy_own_group() -> None:
-    """Destroys the default process group this module initialised, if it is still up."""
-    if dist.is_available() and dist.is_initialized():
-        dist.destroy_process_group()
+    """Destroys the default process group this module initialised, if it is still up.
+
+    With gloo, the ranks first meet at a barrier (given up after a few seconds when a peer is gone
+    or busy): a rank that closes its connections while a peer still uses them can make the peer's
+    gloo threads abort it.
+    """
+    if not (dist.is_available() and dist.is_initialized()):
+        return
+    if dist.get_backend() == "gloo":
+        with contextlib.suppress(Exception):
+            dist.monitored_barrier(timeout=datetime.timedelta(seconds=_EXIT_BARRIER_SECS))
+    dist.destroy_process_group()
 
 
 def backend_for(device: torch.device) -> str:
