@@ -166,6 +166,23 @@ class FusedLayer:
             found.append(rows)
         return found
 
+    def outputs(
+        self,
+        rows: Sequence[torch.Tensor],
+        column_output: Callable[[int], torch.Tensor],
+        block_output: Callable[[torch.Tensor], torch.Tensor],
+    ) -> list[torch.Tensor]:
+        """The layer's output pieces in order: ``column_output(position)`` for a column read on its
+        own, ``block_output(rows)`` for a run of fused columns (``rows[:, first:first + count]``)."""
+        found = []
+        for piece in self.pieces:
+            if isinstance(piece, int):
+                found.append(column_output(piece))
+            else:
+                group, first, count = piece
+                found.append(block_output(rows[group][:, first : first + count]))
+        return found
+
     def fuse(self, graph: Graph) -> None:
         """Fuses every group's tables (after a per-column call made them), unless the Graph is unfused."""
         if fused_lookups_apply() and fused_rows_registry(graph).fusing:

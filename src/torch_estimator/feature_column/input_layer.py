@@ -191,16 +191,13 @@ def fused_input_layer(features: Mapping[str, Any], feature_columns: Sequence[Fea
         cache = TransformCache(features, graph.device, graph)
         rows = layer.group_rows(graph, cache)
         if rows is not None:
-            pieces = []
-            for piece in layer.pieces:
-                if isinstance(piece, int):
-                    column = columns[piece]
-                    tensor = column.dense_tensor(cache, ColumnVariables(graph, scope, column.name))
-                    pieces.append(tensor.reshape(tensor.shape[0], math.prod(column.variable_shape)))
-                else:
-                    group, first, count = piece
-                    block = rows[group][:, first : first + count]
-                    pieces.append(block.reshape(block.shape[0], -1))
+
+            def column_output(position: int) -> torch.Tensor:
+                column = columns[position]
+                tensor = column.dense_tensor(cache, ColumnVariables(graph, scope, column.name))
+                return tensor.reshape(tensor.shape[0], math.prod(column.variable_shape))
+
+            pieces = layer.outputs(rows, column_output, lambda block: block.reshape(block.shape[0], -1))
             if all(piece.shape[0] == pieces[0].shape[0] for piece in pieces):
                 return pieces[0] if len(pieces) == 1 else torch.cat(pieces, dim=1)
         net = dense_features(graph, scope, features, columns)

@@ -128,15 +128,13 @@ def fused_linear_model(
         cache = TransformCache(features, graph.device, graph)
         rows = layer.group_rows(graph, cache)
         if rows is not None:
-            pieces = []
-            for piece in layer.pieces:
-                if isinstance(piece, int):
-                    column = columns[piece]
-                    variables = ColumnVariables(graph, scope, column.name)
-                    pieces.append(_column_logits(column, cache, variables, units, sparse_combiner)[None])
-                else:
-                    group, first, count = piece
-                    pieces.append(rows[group][:, first : first + count].transpose(0, 1))
+
+            def column_output(position: int) -> torch.Tensor:
+                column = columns[position]
+                variables = ColumnVariables(graph, scope, column.name)
+                return _column_logits(column, cache, variables, units, sparse_combiner)[None]
+
+            pieces = layer.outputs(rows, column_output, lambda block: block.transpose(0, 1))
             if all(piece.shape[1] == pieces[0].shape[1] for piece in pieces):
                 # The per-column outputs stacked as linear_logits stacks them: the same sum.
                 bias = ColumnVariables(graph, scope, "").get("bias_weights", (units,), _ZEROS)
