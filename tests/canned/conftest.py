@@ -90,3 +90,21 @@ def batches() -> Callable[..., Callable[[], Iterator[Any]]]:
 @pytest.fixture
 def run_head() -> Callable[..., Any]:
     return run_head_once
+
+
+@pytest.fixture
+def fused_reads(monkeypatch) -> list[bool]:
+    """Records, for every fused group a layer reads, whether it read the tables fused (True) or fell
+    back to the per-column path (False)."""
+    from torch_estimator.feature_column import fused_lookup
+
+    reads: list[bool] = []
+    rows = fused_lookup.FusedGroup.rows
+
+    def counted_rows(group, graph, cache):
+        found = rows(group, graph, cache)
+        reads.append(found is not None)
+        return found
+
+    monkeypatch.setattr(fused_lookup.FusedGroup, "rows", counted_rows)
+    return reads

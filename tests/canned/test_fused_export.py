@@ -14,7 +14,6 @@ import torch
 
 import torch_estimator as te
 from torch_estimator.export.program import SignatureModule
-from torch_estimator.feature_column import fused_lookup
 from torch_estimator.feature_column.input_layer import fused_input_layer
 from torch_estimator.train.fused_rows import fused_rows_registry
 
@@ -42,16 +41,7 @@ def _input_fn():
         yield _features(generator, 8), torch.randint(0, 2, (8, 1), generator=generator)
 
 
-def test_fused_wide_and_deep_exports_predict_numbers(tmp_path, quiet_config, monkeypatch):
-    fused_reads = []
-    rows = fused_lookup.FusedGroup.rows
-
-    def counted_rows(group, graph, cache):
-        found = rows(group, graph, cache)
-        fused_reads.append(found is not None)
-        return found
-
-    monkeypatch.setattr(fused_lookup.FusedGroup, "rows", counted_rows)
+def test_fused_wide_and_deep_exports_predict_numbers(tmp_path, quiet_config, fused_reads):
     est = te.DNNLinearCombinedClassifier(
         model_dir=tmp_path / "model",
         linear_feature_columns=LINEAR,

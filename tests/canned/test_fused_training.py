@@ -68,16 +68,9 @@ def _train(model_dir, quiet_config, optimizers, multivalent) -> dict[str, np.nda
 
 @pytest.mark.parametrize("multivalent", [False, True])
 @pytest.mark.parametrize("case", sorted(OPTIMIZERS))
-def test_fused_training_equals_per_table_training(case, multivalent, tmp_path, quiet_config, monkeypatch):
-    fused_reads = []
-    rows = fused_lookup.FusedGroup.rows
-
-    def counted_rows(group, graph, cache):
-        found = rows(group, graph, cache)
-        fused_reads.append(found is not None)
-        return found
-
-    monkeypatch.setattr(fused_lookup.FusedGroup, "rows", counted_rows)
+def test_fused_training_equals_per_table_training(
+    case, multivalent, tmp_path, quiet_config, monkeypatch, fused_reads
+):
     fused = _train(tmp_path / "fused", quiet_config, OPTIMIZERS[case], multivalent)
     assert any(fused_reads)
     monkeypatch.setattr(fused_lookup, "fused_lookups_apply", lambda: False)
