@@ -79,8 +79,9 @@ def test_reading_the_state_folds_pending_batches_first(flush_size):
     assert float(state.named_tensors["count"]) == 4.0
 
 
-def test_pending_batches_stay_below_the_flush_size(flush_size):
-    """flush_size 10 elements, batches of 4 labels + 4 predictions: a fold every second batch."""
+def test_pending_batches_stay_within_the_flush_size_and_one_batch(flush_size):
+    """flush_size 10 elements, batches of 4 labels + 4 predictions: the third batch finds 16
+    pending elements and folds them before it queues, and so on."""
     flush_size(10)
     graph = graph_of(lambda features, labels: {"acc": accuracy(labels, features)})
     pending = []
@@ -88,7 +89,7 @@ def test_pending_batches_stay_below_the_flush_size(flush_size):
         run_batch(graph, torch.tensor([1, 0, 1, step % 2]), torch.tensor([1, 0, 0, 1]))
         (state,) = metric_states(graph)
         pending.append(state.pending)
-    assert pending == [1, 0, 1, 0, 1]
+    assert pending == [1, 2, 1, 2, 1]
     # predictions [1, 0, 1, step % 2] vs labels [1, 0, 0, 1]: right 2, 3, 2, 3, 2 of 4 -> 12 / 20
     assert float(state.value.compute()) == pytest.approx(12 / 20)
 
@@ -189,11 +190,11 @@ def test_metrics_fed_the_same_tensors_share_concatenations_and_intermediates(flu
         assert torch.allclose(actual[name], value, rtol=1e-6), name
     memo = next(metric_states(graph)).memo
     assert all(state.memo is memo for state in metric_states(graph))
-    purposes = memo.purposes()
-    assert purposes.count("threshold_histogram") == 1  # ROC and PR
-    assert purposes.count("label_rank") == 1  # recall and average precision
+    assert memo.purposes() == []  # dropped after the flush
+    assert memo.made["threshold_histogram"] == 1  # ROC and PR
+    assert memo.made["label_rank"] == 1  # recall and average precision
     # is_first, first_probability, labels, classes, classes == 0, the scores: each concatenated once
-    assert purposes.count("concatenate") == 6
+    assert memo.made["concatenate"] == 6
 
 
 def test_fold_memo_keeps_results_by_input_identity_and_evicts_the_oldest():
@@ -243,3 +244,38 @@ def test_an_input_of_any_pending_batch_modified_in_place_raises(flush_size):
     buffer.add_(1.0)
     with pytest.raises(RuntimeError, match="modified in place"):
         spec.eval_metric_ops["m"][0].compute()
+
+
+def test_metrics_of_one_graph_fold_together_and_never_split_a_model_fn_call(flush_size):
+    """Two metrics fed the same labels and predictions, flush_size 10, batches of 4 + 4 distinct
+    elements: the third and fifth calls find 16 pending elements and fold both states' two batches
+    before queueing theirs. Both states always hold the same batches, so each fold concatenates the
+    labels and the predictions once for the two (4 concatenations in all, not 8). Right predictions
+    per batch 2, 3, 2, 3, 2 of 4: accuracy 12 / 20."""
+    flush_size(10)
+
+    def metrics_fn(features, labels):
+        return {"acc": accuracy(labels, features), "iou": mean_iou(labels, features, 2)}
+
+    graph = graph_of(metrics_fn)
+    pending = []
+    for step in range(5):
+        spec = run_batch(graph, torch.tensor([1, 0, 1, step % 2]), torch.tensor([1, 0, 0, 1]))
+        pending.append([state.pending for state in metric_states(graph)])
+    assert pending == [[1, 1], [2, 2], [1, 1], [2, 2], [1, 1]]
+    memo = next(metric_states(graph)).memo
+    assert memo.made["concatenate"] == 4
+    assert float(spec.eval_metric_ops["acc"][0].compute()) == pytest.approx(12 / 20)
+    assert all(state.pending == 0 for state in metric_states(graph))  # one read folds every state
+
+
+def test_an_input_dropped_by_reset_may_change(flush_size):
+    """reset() drops the state's pending batches; changing their tensors afterwards is harmless."""
+    flush_size(1000)
+    buffer = torch.tensor([1.0, 2.0])
+    graph = graph_of(lambda features, labels: {"a": mean(features), "b": mean(labels)})
+    spec = run_batch(graph, buffer, torch.tensor([4.0]))
+    first = next(metric_states(graph))
+    first.reset()
+    buffer.add_(1.0)
+    assert float(spec.eval_metric_ops["b"][0].compute()) == 4.0

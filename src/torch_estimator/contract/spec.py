@@ -12,7 +12,7 @@ from torch_estimator.contract.current import current_graph
 from torch_estimator.contract.describe import describe
 from torch_estimator.contract.export_output import ExportOutput, PredictOutput
 from torch_estimator.contract.hook_types import SessionRunHook
-from torch_estimator.contract.metric_types import is_metric_object
+from torch_estimator.contract.metric_types import MetricValue, UpdateOp, is_metric_object
 from torch_estimator.contract.mode_keys import ModeKeys
 from torch_estimator.contract.scaffold import Scaffold
 from torch_estimator.contract.train_op import TrainOp
@@ -225,6 +225,15 @@ def _check_metrics(eval_metric_ops: Any, graph: Any) -> dict[str, Any]:
             f"Received: {describe(eval_metric_ops)}."
         )
     for name, metric in eval_metric_ops.items():
+        if (
+            type(metric) is tuple
+            and len(metric) == 2
+            and isinstance(metric[1], UpdateOp)
+            and isinstance(metric[0], MetricValue)
+            and metric[0].graph is graph
+            and metric[1].graph is graph
+        ):
+            continue  # a te.metrics pair made in this call: what every check below would accept
         if isinstance(metric, tuple):
             if len(metric) != 2:
                 raise TypeError(

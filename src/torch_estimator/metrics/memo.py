@@ -2,16 +2,16 @@
 
 A head passes one tensor to several metrics (labels to accuracy, mean_iou and recall_at_k; one
 probability column to the ROC and the PR AUC). Their states defer the same batches and flush them
-together (same sizes, same flush points), so the concatenation of each input, and the expensive
-middle of some folds (an AUC's histogram increment, the rank of each label among the scores), would
-be computed once per metric. The memo keeps the last few results, keyed by the identity of the
+together (``state.PendingFolds``), so the concatenation of each input, and the expensive middle of
+some folds (an AUC's histogram increment, the rank of each label among the scores), would be
+computed once per metric. The memo keeps the results of one flush, keyed by the identity of the
 tensors they came from: a key of ids is exact because the memo holds those tensors, so their ids
 can not be reused while the entry lives. Folds must therefore never modify their inputs in place.
 """
 
 from __future__ import annotations
 
-from collections import OrderedDict
+from collections import Counter, OrderedDict
 from collections.abc import Callable, Hashable, Sequence
 from typing import Any, TypeVar
 
@@ -23,7 +23,8 @@ T = TypeVar("T")
 
 
 class FoldMemo:
-    """The last ``size`` concatenations and fold intermediates, by the identity of their inputs.
+    """The last ``size`` concatenations and fold intermediates, by the identity of their inputs;
+    ``made`` counts the results computed, by purpose (what was shared is what was not made twice).
 
     >>> memo = FoldMemo()
     >>> parts = (torch.tensor([1, 2]), torch.tensor([3]))
@@ -33,8 +34,9 @@ class FoldMemo:
     tensor([2, 4])
     """
 
-    def __init__(self, size: int = 16) -> None:
+    def __init__(self, size: int = 64) -> None:
         self.size = size
+        self.made: Counter[str] = Counter()
         self._entries: OrderedDict[Hashable, tuple[Sequence[Any], Any]] = OrderedDict()
 
     def concatenate(self, parts: Sequence[torch.Tensor]) -> torch.Tensor:
@@ -58,6 +60,7 @@ class FoldMemo:
             self._entries.move_to_end(key)
             return found[1]
         value = compute()
+        self.made[purpose] += 1
         self._entries[key] = (tuple(inputs), value)  # holding the inputs keeps their ids unique
         if len(self._entries) > self.size:
             self._entries.popitem(last=False)

@@ -9,22 +9,26 @@ summing each tensor over ranks (``all_reduce(SUM)``) merges distributed evaluati
 
 Deferred, batched updates. On a small batch (W1: 256 rows) a metric's update is a handful of tiny
 kernels at 1.5-2.5 us each, mostly dispatch overhead. So an update op does not run them: it appends
-its batch inputs to the state (``MetricState.defer``), and the state later folds every pending
+its batch inputs to the state (``MetricState.defer``), and the states later fold every pending
 batch in at once (``flush``): each input concatenated along dimension 0 (stacked when 0-d), then
 one call of the metric's ``fold``. A fold is a sum over rows, so folding the concatenation adds
 what folding each batch would: integer counts bit for bit, floating sums up to the order of
 additions. Batches that do not concatenate (another trailing shape, dtype or device, weights on
-some batches only) are folded one by one, as before. Pending batches are flushed
+some batches only) are folded one by one, as before.
 
-* when they hold ``MetricState.flush_size`` input elements (2**16: memory stays bounded, at most
-  512 KiB of int64 inputs per state plus one batch, and so do the folds' temporaries, which then
-  mostly stay in the CPU caches: larger folds run no faster per element),
-* when a batch arrives for another ``fold`` or other fold parameters,
-* before anything reads or replaces the state: ``state[name]``, ``named_tensors``, ``tensors()``
-  (what a cross-rank all_reduce sums), a value's ``compute()``; ``reset()`` drops them.
+The metric states of one Graph fold together (``PendingFolds``): a head feeds one label tensor
+to several metrics, and folding them at the same moment lets them share each concatenation and the
+costly middle of their folds (``FoldMemo``, ``memo.py``), which is dropped after the flush. All the
+pending batches of a Graph are flushed
 
-Metrics fed the same tensors flush together, and share the concatenations and the costly middle of
-their folds through one ``FoldMemo`` per Graph (``memo.py``).
+* when a new round of update ops begins (the next model_fn call's) and the distinct tensors they
+  hold have reached ``MetricState.flush_size`` elements (2**17, counting a tensor given to several
+  metrics once: memory stays bounded, at most 1 MiB of int64 inputs plus one round, and the folds'
+  temporaries stay small enough to reuse freed memory rather than fault in fresh pages; W1's head
+  metrics fold every 85 batches),
+* when a state gets a batch for another ``fold`` or other fold parameters,
+* before anything reads or replaces a state: ``state[name]``, ``named_tensors``, ``tensors()``
+  (what a cross-rank all_reduce sums), a value's ``compute()``; ``reset()`` drops a state's own.
 
 Inputs are kept by reference, not copied (a copy per batch would cost what deferral saves): a
 tensor given to a metric must not be modified in place afterwards. Model outputs are fresh tensors
@@ -50,8 +54,10 @@ _is_compiling = torch.compiler.is_compiling
 
 __all__ = [
     "STATE_PREFIX",
+    "DeferredUpdate",
     "Fold",
     "MetricState",
+    "PendingFolds",
     "deferred_pair",
     "div_no_nan",
     "metric_graph",
@@ -90,8 +96,8 @@ class MetricState:
     [3.0, 2.0]
     """
 
-    flush_size: ClassVar[int] = 1 << 16
-    """Pending input elements (over all inputs and batches) that make ``defer`` fold them in."""
+    flush_size: ClassVar[int] = 1 << 17
+    """Distinct pending input elements of a Graph's metric states that make them fold."""
 
     def __init__(
         self,
@@ -107,13 +113,16 @@ class MetricState:
         self.constants = dict(constants or {})
         self.value: MetricValue | None = None  # the value half of the pair, made once (deferred_pair)
         self.value_key: Hashable = None
-        self.memo = FoldMemo()  # metric_state() gives the states of one Graph one memo
+        self.group = PendingFolds()  # metric_state() gives the states of one Graph one group
         self._tensors = dict(tensors)
         self._pending: list[Inputs] = []
-        self._versions: list[list[int]] = []
-        self._pending_size = 0
         self._fold: Fold | None = None
         self._params: Hashable = None
+
+    @property
+    def memo(self) -> FoldMemo:
+        """What the states flushing together share (``memo.py``)."""
+        return self.group.memo
 
     @property
     def named_tensors(self) -> dict[str, torch.Tensor]:
@@ -134,7 +143,8 @@ class MetricState:
 
     def reset(self) -> None:
         """Zeroes every accumulator in place and drops pending batches."""
-        self._pending, self._versions, self._pending_size = [], [], 0
+        self._pending = []
+        self.group.forget(self)
         for tensor in self._tensors.values():
             tensor.zero_()
 
@@ -167,41 +177,46 @@ class MetricState:
         if fold is not self._fold or params != self._params:
             self.flush()
             self._fold, self._params = fold, params
+        group = self.group
+        if len(self._pending) == group.rounds:  # the first update op of a new round of batches
+            if group.size >= self.flush_size:
+                group.flush()
+            group.rounds = len(self._pending) + 1
+        watched, size = group.inputs, group.size
         try:
-            versions = [tensor._version for tensor in inputs if tensor is not None]
+            for tensor in inputs:
+                if tensor is not None and id(tensor) not in watched:
+                    watched[id(tensor)] = (tensor, tensor._version)
+                    size += tensor.numel()
         except RuntimeError:  # an inference tensor has no version counter: fold it while it is valid
             fold(self, params, *inputs)
             return
+        if not self._pending:
+            group.states.append(self)
         self._pending.append(inputs)
-        self._versions.append(versions)
-        size = self._pending_size
-        for tensor in inputs:
-            if tensor is not None:
-                size += tensor.numel()
-        self._pending_size = size
-        if size >= self.flush_size:
-            self.flush()
+        group.size = size
 
     def flush(self) -> None:
-        """Folds every pending batch into the accumulators, concatenated where they allow it.
+        """Folds the pending batches of this state, and of every state of its Graph, into their
+        accumulators (module docstring).
 
         Raises:
             RuntimeError: a pending input was modified in place after its update op ran.
         """
-        pending, versions = self._pending, self._versions
+        if self._pending:
+            self.group.flush()
+
+    def holds(self, tensor: torch.Tensor) -> bool:
+        """Whether ``tensor`` is an input of one of the pending batches."""
+        return any(tensor is pending for inputs in self._pending for pending in inputs)
+
+    def _fold_pending(self) -> None:
+        pending, self._pending = self._pending, []
         if not pending:
             return
-        self._pending, self._versions, self._pending_size = [], [], 0
-        if [[tensor._version for tensor in inputs if tensor is not None] for inputs in pending] != versions:
-            raise RuntimeError(
-                f"Metric {self.name!r}: an input of its update op was modified in place after the "
-                "update op ran. Update ops fold their batches in later, in bulk, and keep the input "
-                "tensors until then. Yield a new tensor for each batch from input_fn (or pass "
-                "tensor.clone() to the metric) instead of refilling one."
-            )
         fold, params = self._fold, self._params
         assert fold is not None  # set by defer() with the first pending batch
-        columns = pending[0] if len(pending) == 1 else _concatenate(pending, self.memo)
+        columns = pending[0] if len(pending) == 1 else _concatenate(pending, self.group.memo)
         if columns is not None:
             fold(self, params, *columns)
             return
@@ -211,6 +226,58 @@ class MetricState:
     def __repr__(self) -> str:
         shapes = {name: tuple(tensor.shape) for name, tensor in self._tensors.items()}
         return f"MetricState(kind={self.kind!r}, tensors={shapes})"
+
+
+class PendingFolds:
+    """The pending batches of one Graph's metric states, folded together (module docstring).
+
+    ``inputs`` holds each distinct pending tensor by id, with its version when deferred (holding it
+    keeps the id unique); ``size`` counts their elements. ``rounds`` is the most batches a state
+    holds: a state about to queue one more starts a new round, the only moment the size is checked,
+    so that a flush never splits the update ops of one model_fn call and the states fed the same
+    tensors always hold the same batches (which is what lets them share their work).
+    """
+
+    def __init__(self) -> None:
+        self.memo = FoldMemo()
+        self.states: list[MetricState] = []
+        self.inputs: dict[int, tuple[torch.Tensor, int]] = {}
+        self.size = 0
+        self.rounds = 0
+
+    def forget(self, state: MetricState) -> None:
+        """Drops ``state`` from the states to fold (its pending batches were dropped)."""
+        if state in self.states:
+            self.states.remove(state)
+
+    def flush(self) -> None:
+        """Folds every pending batch of every state, after checking that no input changed.
+
+        Raises:
+            RuntimeError: a pending input was modified in place after its update op ran.
+        """
+        states, inputs = self.states, self.inputs
+        if not states:
+            return
+        self.states, self.inputs, self.size, self.rounds = [], {}, 0, 0
+        try:
+            for tensor, version in inputs.values():
+                holder = None
+                if tensor._version != version:  # a state reset since may have dropped it
+                    holder = next((state for state in states if state.holds(tensor)), None)
+                if holder is not None:
+                    raise RuntimeError(
+                        f"Metric {holder.name!r}: an input of its update op was modified in place after the "
+                        "update op ran. Update ops fold their batches in later, in bulk, and keep the "
+                        "input tensors until then. Yield a new tensor for each batch from input_fn (or "
+                        "pass tensor.clone() to the metric) instead of refilling one."
+                    )
+            for state in states:
+                state._fold_pending()
+        finally:
+            for state in states:
+                state._pending = []  # dropped when a check or a fold raised
+            self.memo.clear()
 
 
 def _concatenate(pending: list[Inputs], memo: FoldMemo) -> Inputs | None:
@@ -289,7 +356,7 @@ def metric_state(
         }
         state = MetricState(kind, tensors, key, constants() if constants is not None else None)
         state.name, state.update_name = name, f"{name}/update_op"
-        state.memo = next((other.memo for other in metric_states(graph)), state.memo)
+        state.group = next((other.group for other in metric_states(graph)), state.group)
         graph.objects[STATE_PREFIX + name] = state
     elif not isinstance(state, MetricState) or state.kind != kind or state.key != key:
         raise ValueError(
@@ -366,7 +433,25 @@ def deferred_pair(
             partial(_read, state, read, value_key), name=state.name, graph=graph
         )
         state.value_key = value_key
-    return value, UpdateOp(partial(state.defer, fold, params, inputs), state.update_name, graph)
+    return value, DeferredUpdate(state, fold, params, inputs, graph)
+
+
+class DeferredUpdate(UpdateOp):
+    """The update op of ``deferred_pair``: queues its batch in the state (``MetricState.defer``)."""
+
+    __slots__ = ("_fold", "_inputs", "_params", "_state")
+
+    def __init__(
+        self, state: MetricState, fold: Fold, params: Hashable, inputs: Inputs, graph: Graph
+    ) -> None:
+        self._state, self._fold, self._params, self._inputs = state, fold, params, inputs
+        self.name, self.graph = state.update_name, graph
+
+    def run(self) -> None:
+        """Queues this batch for the state's next fold."""
+        self._state.defer(self._fold, self._params, self._inputs)
+
+    __call__ = run
 
 
 def _read(state: MetricState, read: Callable[[MetricState, Any], Any], value_key: Hashable) -> Any:
