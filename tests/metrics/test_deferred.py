@@ -23,6 +23,7 @@ from torch_estimator.metrics import (
     recall_at_k,
 )
 from torch_estimator.metrics.memo import FoldMemo
+from torch_estimator.metrics.state import PendingFolds
 
 EVAL = ModeKeys.EVAL
 
@@ -279,3 +280,57 @@ def test_an_input_dropped_by_reset_may_change(flush_size):
     first.reset()
     buffer.add_(1.0)
     assert float(spec.eval_metric_ops["b"][0].compute()) == 4.0
+
+
+def test_a_tensor_fed_again_after_a_reset_and_a_change_is_folded_with_its_new_values(flush_size):
+    """reset() releases what the state queued: refilling that tensor and feeding it again is a new
+    batch, not an in-place change of a queued one. mean of [2, 3] -> 2.5."""
+    flush_size(1000)
+    buffer = torch.tensor([1.0, 2.0])
+    graph = graph_of(lambda features, labels: {"m": mean(features)})
+    run_batch(graph, buffer)
+    (state,) = metric_states(graph)
+    state.reset()
+    assert state.group.inputs == {} and state.group.size == 0
+    buffer.add_(1.0)
+    spec = run_batch(graph, buffer)
+    assert float(spec.eval_metric_ops["m"][0].compute()) == 2.5
+
+
+def test_a_failing_fold_costs_the_other_metrics_nothing(flush_size):
+    """Three states fold together; the middle one's fold raises. The first and last still fold
+    their batch (sums 3 and 4), the error is raised, and the failing state holds nothing."""
+    flush_size(1000)
+
+    def fold(state, params, values):
+        state["total"].add_(values.sum())
+
+    def failing_fold(state, params, values):
+        raise ValueError("bad batch")
+
+    group = PendingFolds()
+    states = [MetricState("sum", {"total": torch.zeros(())}, key=None, group=group) for _ in range(3)]
+    for state, state_fold, values in zip(
+        states, (fold, failing_fold, fold), ([1.0, 2.0], [5.0], [4.0]), strict=True
+    ):
+        state.defer(state_fold, None, (torch.tensor(values),))
+    with pytest.raises(ValueError, match="bad batch"):
+        group.flush()
+    assert [state.pending for state in states] == [0, 0, 0]
+    assert [float(state["total"]) for state in states] == [3.0, 0.0, 4.0]
+
+
+def test_a_batch_with_an_inference_tensor_is_folded_at_once_and_leaves_nothing_behind(flush_size):
+    """Labels from training mode, predictions from inference mode: the batch folds at once, nothing
+    stays watched or memoised, and changing the labels afterwards is no error. AUC of one positive
+    above one negative: 1."""
+    flush_size(1000)
+    labels = torch.tensor([True, False])
+    with torch.inference_mode():
+        predictions = torch.tensor([0.9, 0.1])
+    graph = graph_of(lambda features, labels: {"auc": auc(labels, features)})
+    spec = run_batch(graph, predictions, labels)
+    (state,) = metric_states(graph)
+    assert state.pending == 0 and state.group.inputs == {} and state.memo.purposes() == []
+    labels.logical_not_()
+    assert float(spec.eval_metric_ops["auc"][0].compute()) == pytest.approx(1.0)

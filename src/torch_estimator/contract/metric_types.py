@@ -32,21 +32,30 @@ class MetricValue:
 
 
 class UpdateOp:
-    """The update half of a metric pair: run once per evaluation batch."""
+    """The update half of a metric pair: run once per evaluation batch, as ``update(*args)``.
 
-    __slots__ = ("_update", "graph", "name")
+    >>> seen = []
+    >>> update_op = UpdateOp(seen.append, name="m/update_op", args=(3,))
+    >>> update_op(); update_op.run(); seen
+    [3, 3]
+    """
 
-    def __init__(self, update: Callable[[], Any], name: str = "update_op", graph: Any = None) -> None:
+    __slots__ = ("_args", "_update", "graph", "name")
+
+    def __init__(
+        self, update: Callable[..., Any], name: str = "update_op", graph: Any = None, args: tuple = ()
+    ) -> None:
         self._update = update
+        self._args = args  # arguments instead of a closure: an update op is made per metric per batch
         self.name = name
         self.graph = graph if graph is not None else current_graph()
 
     def run(self) -> Any:
         """Folds this batch into the metric's state."""
-        return self._update()
+        return self._update(*self._args)
 
     def __call__(self) -> Any:
-        return self._update()
+        return self._update(*self._args)
 
     def __repr__(self) -> str:
         return f"UpdateOp(name={self.name!r})"

@@ -233,7 +233,7 @@ def _check_metrics(eval_metric_ops: Any, graph: Any) -> dict[str, Any]:
             and metric[0].graph is graph
             and metric[1].graph is graph
         ):
-            continue  # a te.metrics pair made in this call: what every check below would accept
+            continue  # a te.metrics pair made in this Graph: what every check below accepts
         if isinstance(metric, tuple):
             if len(metric) != 2:
                 raise TypeError(

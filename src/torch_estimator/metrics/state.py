@@ -54,7 +54,6 @@ _is_compiling = torch.compiler.is_compiling
 
 __all__ = [
     "STATE_PREFIX",
-    "DeferredUpdate",
     "Fold",
     "MetricState",
     "PendingFolds",
@@ -105,6 +104,7 @@ class MetricState:
         tensors: Mapping[str, torch.Tensor],
         key: Hashable,
         constants: Mapping[str, Any] | None = None,
+        group: PendingFolds | None = None,
     ) -> None:
         self.kind = kind
         self.key = key
@@ -113,7 +113,7 @@ class MetricState:
         self.constants = dict(constants or {})
         self.value: MetricValue | None = None  # the value half of the pair, made once (deferred_pair)
         self.value_key: Hashable = None
-        self.group = PendingFolds()  # metric_state() gives the states of one Graph one group
+        self.group = group if group is not None else PendingFolds()
         self._tensors = dict(tensors)
         self._pending: list[Inputs] = []
         self._fold: Fold | None = None
@@ -142,24 +142,28 @@ class MetricState:
         return list(self._tensors.values())
 
     def reset(self) -> None:
-        """Zeroes every accumulator in place and drops pending batches."""
+        """Zeroes every accumulator in place and drops this state's pending batches (the other
+        states of its Graph fold theirs, so that the dropped tensors are released)."""
         self._pending = []
-        self.group.forget(self)
-        for tensor in self._tensors.values():
-            tensor.zero_()
+        try:
+            self.group.flush()
+        finally:
+            for tensor in self._tensors.values():
+                tensor.zero_()
 
     @property
     def pending(self) -> int:
         """How many batches wait to be folded in."""
         return len(self._pending)
 
-    def defer(self, fold: Fold, params: Hashable, inputs: Inputs) -> None:
+    def defer(self, fold: Fold, params: Hashable, inputs: Inputs, call: object = None) -> None:
         """Queues one batch for ``fold(self, params, *inputs)`` (module docstring).
 
         Each input is a tensor (or None) whose dimension 0 is rows of the batch, in the layout
         ``fold`` expects, so that pending batches can be concatenated input by input. ``fold`` must
         be one function (not a new closure per batch) and ``params`` hashable: batches with another
-        ``fold`` or ``params`` flush what is pending first.
+        ``fold`` or ``params`` flush what is pending first. ``call`` identifies the model_fn call
+        whose update op this is (``Graph.call_memo``); without one, each batch is a round of its own.
 
         >>> def fold(state, params, values):
         ...     state["total"].add_(values.sum())
@@ -172,29 +176,32 @@ class MetricState:
         if _is_compiling():
             # Under torch.compile / torch.export the batch size is symbolic: queueing would branch on it.
             self.flush()
-            fold(self, params, *inputs)
+            self._fold_now(fold, params, inputs)
             return
         if fold is not self._fold or params != self._params:
             self.flush()
             self._fold, self._params = fold, params
         group = self.group
-        if len(self._pending) == group.rounds:  # the first update op of a new round of batches
+        if call is None or call is not group.call:  # the first update op of a model_fn call
             if group.size >= self.flush_size:
                 group.flush()
-            group.rounds = len(self._pending) + 1
-        watched, size = group.inputs, group.size
+            group.call = call
+        watched = group.inputs
         try:
-            for tensor in inputs:
-                if tensor is not None and id(tensor) not in watched:
-                    watched[id(tensor)] = (tensor, tensor._version)
-                    size += tensor.numel()
+            fresh = [
+                (tensor, tensor._version)
+                for tensor in inputs
+                if tensor is not None and id(tensor) not in watched
+            ]
         except RuntimeError:  # an inference tensor has no version counter: fold it while it is valid
-            fold(self, params, *inputs)
+            self._fold_now(fold, params, inputs)
             return
+        for tensor, version in fresh:
+            watched[id(tensor)] = (tensor, version)
+            group.size += tensor.numel()
         if not self._pending:
             group.states.append(self)
         self._pending.append(inputs)
-        group.size = size
 
     def flush(self) -> None:
         """Folds the pending batches of this state, and of every state of its Graph, into their
@@ -206,13 +213,28 @@ class MetricState:
         if self._pending:
             self.group.flush()
 
-    def holds(self, tensor: torch.Tensor) -> bool:
-        """Whether ``tensor`` is an input of one of the pending batches."""
-        return any(tensor is pending for inputs in self._pending for pending in inputs)
+    def _fold_now(self, fold: Fold, params: Hashable, inputs: Inputs) -> None:
+        try:
+            fold(self, params, *inputs)
+        finally:
+            self.memo.clear()  # the memo lives for one flush: this fold's entries hold its inputs
 
-    def _fold_pending(self) -> None:
-        pending, self._pending = self._pending, []
-        if not pending:
+    def _holds_any(self, tensors: Sequence[torch.Tensor]) -> bool:
+        return any(given is tensor for inputs in self._pending for given in inputs for tensor in tensors)
+
+    def _fold_pending(self, changed: Sequence[torch.Tensor]) -> None:
+        """Folds the pending batches (dropped whatever happens) unless one holds a changed tensor."""
+        pending = self._pending
+        if changed and self._holds_any(changed):
+            self._pending = []
+            raise RuntimeError(
+                f"Metric {self.name!r}: an input of its update op was modified in place after the "
+                "update op ran. Update ops fold their batches in later, in bulk, and keep the input "
+                "tensors until then. Yield a new tensor for each batch from input_fn (or pass "
+                "tensor.clone() to the metric) instead of refilling one."
+            )
+        self._pending = []
+        if not pending:  # reset since it queued
             return
         fold, params = self._fold, self._params
         assert fold is not None  # set by defer() with the first pending batch
@@ -231,11 +253,21 @@ class MetricState:
 class PendingFolds:
     """The pending batches of one Graph's metric states, folded together (module docstring).
 
-    ``inputs`` holds each distinct pending tensor by id, with its version when deferred (holding it
-    keeps the id unique); ``size`` counts their elements. ``rounds`` is the most batches a state
-    holds: a state about to queue one more starts a new round, the only moment the size is checked,
-    so that a flush never splits the update ops of one model_fn call and the states fed the same
-    tensors always hold the same batches (which is what lets them share their work).
+    ``states`` are the states with pending batches. ``inputs`` holds each distinct pending tensor by
+    id, with its version when deferred (holding it keeps the id unique); ``size`` counts their
+    elements. ``call`` is the model_fn call whose update ops are running: the size is checked only
+    when another call's first update op arrives, so a flush never splits one call's update ops, and
+    the states fed the same tensors hold the same batches (which is what lets them share work).
+
+    >>> def fold(state, params, values):
+    ...     state["total"].add_(values.sum())
+    >>> group = PendingFolds()
+    >>> first = MetricState("sum", {"total": torch.zeros(())}, key=None, group=group)
+    >>> second = MetricState("sum", {"total": torch.zeros(())}, key=None, group=group)
+    >>> values = torch.tensor([1.0, 2.0])
+    >>> first.defer(fold, None, (values,)); second.defer(fold, None, (values,))
+    >>> group.size, float(first["total"]), second.pending  # reading one state folds both
+    (2, 3.0, 0)
     """
 
     def __init__(self) -> None:
@@ -243,41 +275,32 @@ class PendingFolds:
         self.states: list[MetricState] = []
         self.inputs: dict[int, tuple[torch.Tensor, int]] = {}
         self.size = 0
-        self.rounds = 0
-
-    def forget(self, state: MetricState) -> None:
-        """Drops ``state`` from the states to fold (its pending batches were dropped)."""
-        if state in self.states:
-            self.states.remove(state)
+        self.call: object = None
 
     def flush(self) -> None:
-        """Folds every pending batch of every state, after checking that no input changed.
+        """Folds every pending batch of every state and releases their tensors.
+
+        A state holding a tensor modified in place since its update op drops its batches, and so
+        does a state whose fold raises; the other states still fold theirs (a metric's bad input
+        must not cost the other metrics their batches). The first error is raised at the end.
 
         Raises:
             RuntimeError: a pending input was modified in place after its update op ran.
         """
         states, inputs = self.states, self.inputs
-        if not states:
-            return
-        self.states, self.inputs, self.size, self.rounds = [], {}, 0, 0
+        self.states, self.inputs, self.size, self.call = [], {}, 0, None
+        changed = [tensor for tensor, version in inputs.values() if tensor._version != version]
+        error: Exception | None = None
         try:
-            for tensor, version in inputs.values():
-                holder = None
-                if tensor._version != version:  # a state reset since may have dropped it
-                    holder = next((state for state in states if state.holds(tensor)), None)
-                if holder is not None:
-                    raise RuntimeError(
-                        f"Metric {holder.name!r}: an input of its update op was modified in place after the "
-                        "update op ran. Update ops fold their batches in later, in bulk, and keep the "
-                        "input tensors until then. Yield a new tensor for each batch from input_fn (or "
-                        "pass tensor.clone() to the metric) instead of refilling one."
-                    )
             for state in states:
-                state._fold_pending()
+                try:
+                    state._fold_pending(changed)
+                except Exception as failure:  # raised below, after the other states fold
+                    error = error or failure
         finally:
-            for state in states:
-                state._pending = []  # dropped when a check or a fold raised
             self.memo.clear()
+        if error is not None:
+            raise error
 
 
 def _concatenate(pending: list[Inputs], memo: FoldMemo) -> Inputs | None:
@@ -354,9 +377,9 @@ def metric_state(
             entry: torch.zeros(tuple(shape), dtype=dtype, device=graph.device)
             for entry, (shape, dtype) in entries.items()
         }
-        state = MetricState(kind, tensors, key, constants() if constants is not None else None)
+        group = next((other.group for other in metric_states(graph)), None)
+        state = MetricState(kind, tensors, key, constants() if constants is not None else None, group)
         state.name, state.update_name = name, f"{name}/update_op"
-        state.group = next((other.group for other in metric_states(graph)), state.group)
         graph.objects[STATE_PREFIX + name] = state
     elif not isinstance(state, MetricState) or state.kind != kind or state.key != key:
         raise ValueError(
@@ -433,25 +456,9 @@ def deferred_pair(
             partial(_read, state, read, value_key), name=state.name, graph=graph
         )
         state.value_key = value_key
-    return value, DeferredUpdate(state, fold, params, inputs, graph)
-
-
-class DeferredUpdate(UpdateOp):
-    """The update op of ``deferred_pair``: queues its batch in the state (``MetricState.defer``)."""
-
-    __slots__ = ("_fold", "_inputs", "_params", "_state")
-
-    def __init__(
-        self, state: MetricState, fold: Fold, params: Hashable, inputs: Inputs, graph: Graph
-    ) -> None:
-        self._state, self._fold, self._params, self._inputs = state, fold, params, inputs
-        self.name, self.graph = state.update_name, graph
-
-    def run(self) -> None:
-        """Queues this batch for the state's next fold."""
-        self._state.defer(self._fold, self._params, self._inputs)
-
-    __call__ = run
+    return value, UpdateOp(
+        state.defer, state.update_name, graph, args=(fold, params, inputs, graph.call_memo)
+    )
 
 
 def _read(state: MetricState, read: Callable[[MetricState, Any], Any], value_key: Hashable) -> Any:
