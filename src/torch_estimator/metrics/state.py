@@ -219,23 +219,18 @@ class MetricState:
         finally:
             self.memo.clear()  # the memo lives for one flush: this fold's entries hold its inputs
 
-    def _holds_any(self, tensors: Sequence[torch.Tensor]) -> bool:
-        return any(given is tensor for inputs in self._pending for given in inputs for tensor in tensors)
-
     def _fold_pending(self, changed: Sequence[torch.Tensor]) -> None:
         """Folds the pending batches (dropped whatever happens) unless one holds a changed tensor."""
-        pending = self._pending
-        if changed and self._holds_any(changed):
-            self._pending = []
+        pending, self._pending = self._pending, []
+        if not pending:  # reset since it queued
+            return
+        if changed and any(given is tensor for inputs in pending for given in inputs for tensor in changed):
             raise RuntimeError(
                 f"Metric {self.name!r}: an input of its update op was modified in place after the "
                 "update op ran. Update ops fold their batches in later, in bulk, and keep the input "
                 "tensors until then. Yield a new tensor for each batch from input_fn (or pass "
                 "tensor.clone() to the metric) instead of refilling one."
             )
-        self._pending = []
-        if not pending:  # reset since it queued
-            return
         fold, params = self._fold, self._params
         assert fold is not None  # set by defer() with the first pending batch
         columns = pending[0] if len(pending) == 1 else _concatenate(pending, self.group.memo)
