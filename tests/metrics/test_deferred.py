@@ -334,3 +334,20 @@ def test_a_batch_with_an_inference_tensor_is_folded_at_once_and_leaves_nothing_b
     assert state.pending == 0 and state.group.inputs == {} and state.memo.purposes() == []
     labels.logical_not_()
     assert float(spec.eval_metric_ops["auc"][0].compute()) == pytest.approx(1.0)
+
+
+def test_a_tensor_another_metric_queued_stays_watched_when_an_inference_batch_folds_at_once(flush_size):
+    """The labels reach a mean (queued) and an AUC whose predictions are inference tensors (folded at
+    once): the labels stay watched for the mean, so refilling them in place still raises at the fold."""
+    flush_size(1000)
+    labels = torch.tensor([1.0, 0.0])
+    with torch.inference_mode():
+        predictions = torch.tensor([0.9, 0.1])
+    graph = graph_of(lambda features, labels: {"a_mean": mean(labels), "auc": auc(labels, features)})
+    run_batch(graph, predictions, labels)
+    mean_state, auc_state = metric_states(graph)
+    assert (mean_state.pending, auc_state.pending) == (1, 0)
+    assert list(mean_state.group.inputs) == [id(labels)] and mean_state.group.size == 2
+    labels.zero_()
+    with pytest.raises(RuntimeError, match="modified in place"):
+        mean_state.flush()

@@ -144,6 +144,23 @@ class Graph(nn.Module):
         self._name_counts[key] = count + 1
         return base if count == 0 else f"{base}_{count}"
 
+    def unique_scoped_name(self, base: str) -> str:
+        """``scoped(unique_name(base))`` in one step (metric functions call it once per batch each).
+
+        >>> graph = Graph(lambda features: None)
+        >>> with graph.name_scope("head"):
+        ...     [graph.unique_scoped_name("auc") for _ in range(2)]
+        ['head/auc', 'head/auc_1']
+        """
+        scope = self.scope
+        key = f"{scope}/{base}" if scope else base
+        counts = self._name_counts
+        count = counts.get(key, 0)
+        counts[key] = count + 1
+        if count == 0:
+            return key
+        return f"{key}_{count}"
+
     def unique_object_name(self, base: str) -> str:
         """``base``, ``base_1``, ... in call order, independent of variable scopes (optimizers)."""
         key = "\0" + base

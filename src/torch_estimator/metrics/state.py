@@ -188,20 +188,18 @@ class MetricState:
             group.call = call
         watched = group.inputs
         try:
-            fresh = [
-                (tensor, tensor._version)
-                for tensor in inputs
-                if tensor is not None and id(tensor) not in watched
-            ]
+            for tensor in inputs:
+                if tensor is not None and id(tensor) not in watched:
+                    watched[id(tensor)] = (tensor, tensor._version)
+                    group.size += tensor.numel()
         except RuntimeError:  # an inference tensor has no version counter: fold it while it is valid
+            group.unwatch(inputs)
             self._fold_now(fold, params, inputs)
             return
-        for tensor, version in fresh:
-            watched[id(tensor)] = (tensor, version)
-            group.size += tensor.numel()
-        if not self._pending:
+        pending = self._pending
+        if not pending:
             group.states.append(self)
-        self._pending.append(inputs)
+        pending.append(inputs)
 
     def flush(self) -> None:
         """Folds the pending batches of this state, and of every state of its Graph, into their
@@ -272,6 +270,13 @@ class PendingFolds:
         self.size = 0
         self.call: object = None
 
+    def unwatch(self, inputs: Inputs) -> None:
+        """Stops watching those of ``inputs`` that no pending batch holds (a batch folded at once)."""
+        held = {id(tensor) for state in self.states for batch in state._pending for tensor in batch}
+        for tensor in inputs:
+            if tensor is not None and id(tensor) not in held and self.inputs.pop(id(tensor), None):
+                self.size -= tensor.numel()
+
     def flush(self) -> None:
         """Folds every pending batch of every state and releases their tensors.
 
@@ -340,7 +345,7 @@ def metric_name(graph: Graph, name: str | None, default_name: str) -> str:
     >>> [metric_name(graph, name, "accuracy") for name in (None, None, "acc")]
     ['accuracy', 'accuracy_1', 'acc']
     """
-    return graph.scoped(graph.unique_name(name or default_name))
+    return graph.unique_scoped_name(name or default_name)
 
 
 def metric_state(
@@ -451,9 +456,7 @@ def deferred_pair(
             partial(_read, state, read, value_key), name=state.name, graph=graph
         )
         state.value_key = value_key
-    return value, UpdateOp(
-        state.defer, state.update_name, graph, args=(fold, params, inputs, graph.call_memo)
-    )
+    return value, UpdateOp(state.defer, state.update_name, graph, (fold, params, inputs, graph.call_memo))
 
 
 def _read(state: MetricState, read: Callable[[MetricState, Any], Any], value_key: Hashable) -> Any:
