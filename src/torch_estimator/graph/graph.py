@@ -139,10 +139,7 @@ class Graph(nn.Module):
 
     def unique_name(self, base: str) -> str:
         """``base``, ``base_1``, ``base_2``, ... in call order within the current scope."""
-        key = self.scoped(base)
-        count = self._name_counts.get(key, 0)
-        self._name_counts[key] = count + 1
-        return base if count == 0 else f"{base}_{count}"
+        return self._numbered(self.scoped(base), base)
 
     def unique_scoped_name(self, base: str) -> str:
         """``scoped(unique_name(base))`` in one step (metric functions call it once per batch each).
@@ -152,21 +149,18 @@ class Graph(nn.Module):
         ...     [graph.unique_scoped_name("auc") for _ in range(2)]
         ['head/auc', 'head/auc_1']
         """
-        scope = self.scope
-        key = f"{scope}/{base}" if scope else base
-        counts = self._name_counts
-        count = counts.get(key, 0)
-        counts[key] = count + 1
-        if count == 0:
-            return key
-        return f"{key}_{count}"
+        key = f"{self.scope}/{base}" if self.scope else base  # scoped(), inlined: a per-batch path
+        return self._numbered(key, key)
 
     def unique_object_name(self, base: str) -> str:
         """``base``, ``base_1``, ... in call order, independent of variable scopes (optimizers)."""
-        key = "\0" + base
+        return self._numbered("\0" + base, base)
+
+    def _numbered(self, key: str, name: str) -> str:
+        """``name`` on the first call with ``key``, then ``name_1``, ``name_2``, ..."""
         count = self._name_counts.get(key, 0)
         self._name_counts[key] = count + 1
-        return base if count == 0 else f"{base}_{count}"
+        return name if count == 0 else f"{name}_{count}"
 
     @contextlib.contextmanager
     def name_scope(self, name: str) -> Iterator[str]:
