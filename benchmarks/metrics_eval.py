@@ -13,13 +13,16 @@ recall@5, average precision@5), reported beside it.
 
 Prints examples/s (best and median runs) and the ratios. Examples/s are also given per CPU second of
 the process (all its threads): on a machine shared with other jobs, waiting for a core inflates wall
-time but not CPU time, so that ratio is the steadier.
+time but not CPU time, so that ratio is the steadier. The last row gives the median minor page faults
+per batch: runs with metrics whose heap was given back to the system and faulted in again (tens of
+faults per batch) are the slow ones of a bimodal spread.
 """
 
 from __future__ import annotations
 
 import argparse
 import logging
+import resource
 import statistics
 import tempfile
 import time
@@ -108,14 +111,17 @@ def more_metrics_model_fn(features: torch.Tensor, labels: torch.Tensor, mode: st
 
 def evaluate_ex_per_s(
     model_fn, model_dir: str, data: list[tuple[torch.Tensor, torch.Tensor]]
-) -> tuple[float, float]:
-    """Examples per wall-clock second and per CPU second of one whole ``evaluate``."""
+) -> tuple[float, float, float]:
+    """Examples per wall-clock second and per CPU second of one whole ``evaluate``, and the minor
+    page faults per batch it took."""
     estimator = Estimator(model_fn, config=RunConfig(model_dir=model_dir, tf_random_seed=0))
+    faults = resource.getrusage(resource.RUSAGE_SELF).ru_minflt
     start, start_cpu = time.perf_counter(), time.process_time()
     estimator.evaluate(lambda: iter(data))
     wall, cpu = time.perf_counter() - start, time.process_time() - start_cpu
+    faults = resource.getrusage(resource.RUSAGE_SELF).ru_minflt - faults
     examples = len(data) * BATCH
-    return examples / wall, examples / max(cpu, 1e-9)
+    return examples / wall, examples / max(cpu, 1e-9), faults / len(data)
 
 
 def main() -> None:
@@ -136,7 +142,7 @@ def main() -> None:
     ]
     model_fns = {"loss only": plain_model_fn, "+ 10 head metrics": metrics_model_fn}
     model_fns["+ 4 more"] = more_metrics_model_fn
-    runs: dict[str, list[tuple[float, float]]] = {label: [] for label in model_fns}
+    runs: dict[str, list[tuple[float, float, float]]] = {label: [] for label in model_fns}
     with tempfile.TemporaryDirectory() as root:
         evaluate_ex_per_s(more_metrics_model_fn, f"{root}/warm", data[:10])  # imports, allocator
         for rep in range(args.reps):  # alternate, so drift hits all alike
@@ -155,6 +161,8 @@ def main() -> None:
             cells = " | ".join(f"{rate:,.0f}" for rate in rates)
             ratios = " | ".join(f"{rate / rates[0]:.3f}" for rate in rates[1:])
             print(f"| {summary}, per {clock} s | {cells} | {ratios} |")
+    faults = " | ".join(f"{statistics.median(run[2] for run in runs[label]):.1f}" for label in labels)
+    print(f"| median minor page faults per batch | {faults} | | |")
 
 
 if __name__ == "__main__":
