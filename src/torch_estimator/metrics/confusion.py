@@ -16,8 +16,8 @@ from typing import Any
 import torch
 
 from torch_estimator.contract.metric_types import MetricValue, UpdateOp
-from torch_estimator.metrics.shapes import as_tensor, prepare_inputs
-from torch_estimator.metrics.state import MetricState, deferred_pair, metric_graph, metric_name, metric_state
+from torch_estimator.metrics.shapes import prepare_inputs
+from torch_estimator.metrics.state import MetricState, deferred_pair, metric_state, named_metric
 
 __all__ = [
     "false_negatives",
@@ -189,10 +189,7 @@ def _binary_inputs(
     labels: Any, predictions: Any, weights: Any, metric: str
 ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor | None]:
     """Squeezed and shape-checked inputs, of one shape (the update casts them to bool)."""
-    labels_t = as_tensor(labels, "labels", metric)
-    predictions_t = as_tensor(predictions, "predictions", metric)
-    weights_t = None if weights is None else as_tensor(weights, "weights", metric)
-    labels_t, predictions_t, weights_t = prepare_inputs(labels_t, predictions_t, weights_t, metric)
+    labels_t, predictions_t, weights_t = prepare_inputs(labels, predictions, weights, metric)
     if weights_t is not None and weights_t.shape != labels_t.shape:
         shape = _check_condition_weights(weights_t, labels_t.shape, metric)
         # Deferred batches are concatenated row by row: give all three the product's shape.
@@ -294,8 +291,7 @@ def read_ratio(state: MetricState, value_key: Any = None) -> torch.Tensor:
 
 
 def _count(kind: str, labels: Any, predictions: Any, weights: Any, name: str | None) -> MetricPair:
-    graph = metric_graph(kind)
-    full_name = metric_name(graph, name, kind)
+    graph, full_name = named_metric(kind, name, kind)
     inputs = _binary_inputs(labels, predictions, weights, full_name)
     state = metric_state(graph, full_name, kind, None, _COUNT_LAYOUT)
     return deferred_pair(graph, state, read_count, None, fold_count, kind, inputs)
@@ -304,8 +300,7 @@ def _count(kind: str, labels: Any, predictions: Any, weights: Any, name: str | N
 def _ratio(kind: str, labels: Any, predictions: Any, weights: Any, name: str | None) -> MetricPair:
     """precision = tp / predicted positives; recall = tp / actual positives (TF sums tp + fp or
     tp + fn, the same numbers); 0 while the denominator is 0."""
-    graph = metric_graph(kind)
-    full_name = metric_name(graph, name, kind)
+    graph, full_name = named_metric(kind, name, kind)
     inputs = _binary_inputs(labels, predictions, weights, full_name)
     state = metric_state(graph, full_name, kind, None, _RATIO_LAYOUT)
     return deferred_pair(graph, state, read_ratio, None, fold_ratio, kind == "precision", inputs)

@@ -13,7 +13,6 @@ from typing import Any
 import torch
 
 from torch_estimator.contract.metric_types import MetricValue, UpdateOp
-from torch_estimator.graph.graph import require_graph
 from torch_estimator.metrics.shapes import (
     align_weights,
     align_weights_to_rank,
@@ -25,10 +24,9 @@ from torch_estimator.metrics.state import (
     MetricState,
     deferred_pair,
     div_no_nan,
-    metric_graph,
-    metric_name,
     metric_pair,
     metric_state,
+    named_metric,
 )
 
 __all__ = [
@@ -91,8 +89,7 @@ def mean_of(
     >>> update_op.run(); value.compute()
     tensor(-2.)
     """
-    graph = metric_graph(default_name)
-    full_name = metric_name(graph, name, default_name)
+    graph, full_name = named_metric(default_name, name, default_name)
     if weights is not None:
         weights = align_weights_to_rank(weights, len(shape))
         check_broadcastable(weights, shape, full_name)
@@ -198,10 +195,9 @@ def mean_tensor(
     >>> value.compute()
     tensor([2., 4.])
     """
-    graph = require_graph("te.metrics.mean_tensor")
+    graph, full_name = named_metric("mean_tensor", name, "mean")
     tensor = as_tensor(values, "values", "mean_tensor")
     weights_tensor = _optional_tensor(weights, "mean_tensor")
-    full_name = metric_name(graph, name, "mean")
     if weights_tensor is not None:
         weights_tensor = align_weights(tensor, weights_tensor)
         check_broadcastable(weights_tensor, tensor.shape, full_name)
@@ -251,10 +247,8 @@ def accuracy(
     >>> update_op.run(); value.compute()
     tensor(0.7500)
     """
-    label_tensor = as_tensor(labels, "labels", "accuracy")
-    prediction_tensor = as_tensor(predictions, "predictions", "accuracy")
     label_tensor, prediction_tensor, weights_tensor = prepare_inputs(
-        label_tensor, prediction_tensor, _optional_tensor(weights, "accuracy"), name or "accuracy"
+        labels, predictions, weights, name or "accuracy"
     )
     return mean_of(
         (label_tensor, prediction_tensor),

@@ -23,9 +23,8 @@ from torch_estimator.metrics.state import (
     MetricState,
     deferred_pair,
     div_no_nan,
-    metric_graph,
-    metric_name,
     metric_state,
+    named_metric,
 )
 
 __all__ = [
@@ -73,8 +72,7 @@ def mean_iou(
     >>> update_op.run(); value.compute()
     tensor(0.5833)
     """
-    graph = metric_graph("mean_iou")
-    full_name = metric_name(graph, name, "mean_iou")
+    graph, full_name = named_metric("mean_iou", name, "mean_iou")
     labels_t = as_tensor(labels, "labels", full_name)
     predictions_t = as_tensor(predictions, "predictions", full_name)
     check_same_shape(labels_t, predictions_t, "labels", "predictions", full_name)
@@ -148,8 +146,7 @@ def mean_per_class_accuracy(
     >>> update_op.run(); value.compute()
     tensor(0.7500)
     """
-    graph = metric_graph("mean_per_class_accuracy")
-    full_name = metric_name(graph, name, "mean_accuracy")
+    graph, full_name = named_metric("mean_per_class_accuracy", name, "mean_accuracy")
     labels_t = as_tensor(labels, "labels", full_name)
     predictions_t = as_tensor(predictions, "predictions", full_name)
     if labels_t.numel() != predictions_t.numel():

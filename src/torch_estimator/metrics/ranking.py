@@ -24,9 +24,8 @@ from torch_estimator.metrics.state import (
     MetricState,
     deferred_pair,
     div_no_nan,
-    metric_graph,
-    metric_name,
     metric_state,
+    named_metric,
 )
 
 __all__ = [
@@ -214,8 +213,7 @@ def average_precision_at_k(
     """
     if k < 1:
         raise ValueError(f"Invalid k={k}. `k` should be >= 1.")
-    graph = metric_graph("average_precision_at_k")
-    full_name = metric_name(graph, name, _at_k_name("average_precision", k))
+    graph, full_name = named_metric("average_precision_at_k", name, _at_k_name("average_precision", k))
     scores = _scores(predictions, k, full_name)
     inputs, expand = _batch_inputs(labels, scores, k, weights, full_name)
     state = metric_state(graph, full_name, "average_precision_at_k", None, _AVERAGE_PRECISION_LAYOUT)
@@ -476,8 +474,7 @@ def _sparse_ratio(
 ) -> MetricPair:
     """precision = tp / retrieved (tp + fp), recall = tp / relevant (tp + fn), as set sizes per row;
     ``predictions`` are scores with ``k``, or top-k ids with ``k=None``."""
-    graph = metric_graph(_RATIO_KINDS[kind])
-    full_name = metric_name(graph, name, default_name)
+    graph, full_name = named_metric(_RATIO_KINDS[kind], name, default_name)
     inputs, expand = _batch_inputs(labels, predictions, k, weights, full_name)
     state = metric_state(graph, full_name, _RATIO_KINDS[kind], class_id, _RATIO_LAYOUT)
     params = (kind == "precision", k, class_id, expand)

@@ -56,7 +56,9 @@ def mean_squared_error(
     >>> update_op.run(); value.compute()
     tensor(5.)
     """
-    labels_t, predictions_t, weights_t = _inputs(labels, predictions, weights, name or "mean_squared_error")
+    labels_t, predictions_t, weights_t = prepare_inputs(
+        labels, predictions, weights, name or "mean_squared_error"
+    )
     return mean_of(
         (labels_t, predictions_t), squared_error, labels_t.shape, weights_t, name, "mean_squared_error"
     )
@@ -81,7 +83,7 @@ def root_mean_squared_error(
     >>> update_op.run(); value.compute()
     tensor(4.1231)
     """
-    labels_t, predictions_t, weights_t = _inputs(
+    labels_t, predictions_t, weights_t = prepare_inputs(
         labels, predictions, weights, name or "root_mean_squared_error"
     )
     mse, update_op = mean_of(
@@ -109,7 +111,9 @@ def mean_absolute_error(
     >>> update_op.run(); value.compute()
     tensor(2.)
     """
-    labels_t, predictions_t, weights_t = _inputs(labels, predictions, weights, name or "mean_absolute_error")
+    labels_t, predictions_t, weights_t = prepare_inputs(
+        labels, predictions, weights, name or "mean_absolute_error"
+    )
     return mean_of(
         (labels_t, predictions_t), absolute_error, labels_t.shape, weights_t, name, "mean_absolute_error"
     )
@@ -142,7 +146,7 @@ def mean_relative_error(
     tensor(0.2500)
     """
     metric = name or "mean_relative_error"
-    labels_t, predictions_t, weights_t = _inputs(labels, predictions, weights, metric)
+    labels_t, predictions_t, weights_t = prepare_inputs(labels, predictions, weights, metric)
     normalizer_t = as_tensor(normalizer, "normalizer", metric)
     predictions_t, normalizer_t = remove_squeezable_dimensions(predictions_t, normalizer_t)
     check_same_shape(predictions_t, normalizer_t, "predictions", "normalizer", metric)
@@ -176,7 +180,9 @@ def mean_cosine_distance(
     >>> update_op.run(); value.compute()
     tensor(0.5000)
     """
-    labels_t, predictions_t, weights_t = _inputs(labels, predictions, weights, name or "mean_cosine_distance")
+    labels_t, predictions_t, weights_t = prepare_inputs(
+        labels, predictions, weights, name or "mean_cosine_distance"
+    )
     radial = (predictions_t * labels_t).sum(dim=dim, keepdim=True)
     mean_value, update_op = mean_pair(radial, weights_t, name, "mean_cosine_distance")
     return MetricValue(
@@ -200,12 +206,3 @@ def absolute_error(labels: torch.Tensor, predictions: torch.Tensor) -> torch.Ten
     tensor([1., 3.])
     """
     return (predictions - labels).abs()
-
-
-def _inputs(
-    labels: Any, predictions: Any, weights: Any, metric: str
-) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor | None]:
-    labels_t = as_tensor(labels, "labels", metric)
-    predictions_t = as_tensor(predictions, "predictions", metric)
-    weights_t = None if weights is None else as_tensor(weights, "weights", metric)
-    return prepare_inputs(labels_t, predictions_t, weights_t, metric)

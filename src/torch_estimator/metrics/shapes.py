@@ -104,24 +104,37 @@ def align_weights_to_rank(weights: torch.Tensor, rank: int) -> torch.Tensor:
 
 
 def prepare_inputs(
-    labels: torch.Tensor, predictions: torch.Tensor, weights: torch.Tensor | None, metric: str
+    labels: Any, predictions: Any, weights: Any, metric: str
 ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor | None]:
-    """TF's ``_remove_squeezable_dimensions(predictions, labels, weights)`` plus its shape check.
+    """``as_tensor`` of each input, then TF's ``_remove_squeezable_dimensions(predictions, labels,
+    weights)`` and its shape check: what every metric of labels and predictions does first.
 
     Returns:
-        ``(labels, predictions, weights)`` with squeezable dimensions removed.
+        ``(labels, predictions, weights)`` as tensors, squeezable dimensions removed.
 
     Raises:
+        TypeError: an input is not convertible to a tensor.
         ValueError: labels and predictions have incompatible shapes.
 
-    >>> inputs = prepare_inputs(torch.zeros(4), torch.zeros(4, 1), torch.ones(4, 1), "m")
+    >>> inputs = prepare_inputs(torch.zeros(4), torch.zeros(4, 1), [[1.0]] * 4, "m")
     >>> [tuple(tensor.shape) for tensor in inputs]
     [(4,), (4,), (4,)]
     """
+    # Metric functions run on every batch: a detached tensor, the usual input, skips as_tensor.
+    if type(labels) is not torch.Tensor or labels.requires_grad:
+        labels = as_tensor(labels, "labels", metric)
+    if type(predictions) is not torch.Tensor or predictions.requires_grad:
+        predictions = as_tensor(predictions, "predictions", metric)
     if labels.shape != predictions.shape:  # the common case, equal shapes, needs no more checks
         labels, predictions = remove_squeezable_dimensions(labels, predictions)
         check_same_shape(labels, predictions, "labels", "predictions", metric)
-    return labels, predictions, None if weights is None else align_weights_to_rank(weights, predictions.dim())
+    if weights is None:
+        return labels, predictions, None
+    return (
+        labels,
+        predictions,
+        align_weights_to_rank(as_tensor(weights, "weights", metric), predictions.dim()),
+    )
 
 
 def check_broadcastable(weights: torch.Tensor, values_shape: Sequence[int], metric: str) -> None:

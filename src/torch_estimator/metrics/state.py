@@ -59,11 +59,10 @@ __all__ = [
     "PendingFolds",
     "deferred_pair",
     "div_no_nan",
-    "metric_graph",
-    "metric_name",
     "metric_pair",
     "metric_state",
     "metric_states",
+    "named_metric",
 ]
 
 STATE_PREFIX = "metric:"
@@ -321,31 +320,28 @@ def _concatenate(pending: list[Inputs], memo: FoldMemo) -> Inputs | None:
     return tuple(columns)
 
 
-def metric_graph(metric: str) -> Graph:
-    """The current Graph, for metric function ``metric`` (named in the error outside model_fn).
-
-    Raises:
-        RuntimeError: called outside model_fn.
-
-    >>> metric_graph("accuracy")
-    Traceback (most recent call last):
-    RuntimeError: te.metrics.accuracy must be called inside model_fn, ...
-    """
-    graph = current_graph()
-    return graph if graph is not None else require_graph(f"te.metrics.{metric}")
-
-
-def metric_name(graph: Graph, name: str | None, default_name: str) -> str:
-    """The metric's full name: ``name`` (or ``default_name``) uniqued in call order, under the scope.
+def named_metric(metric: str, name: str | None, default_name: str) -> tuple[Graph, str]:
+    """The current Graph and the metric's full name in it: ``name`` (or ``default_name``) uniqued in
+    call order, under the scope. ``metric`` (the function) is named in the error outside model_fn.
 
     A metric's state is found again on the next call by this name, so every call of model_fn must
     create its metrics in the same order, as with layers.
 
-    >>> graph = Graph(lambda features: None)
-    >>> [metric_name(graph, name, "accuracy") for name in (None, None, "acc")]
+    Raises:
+        RuntimeError: called outside model_fn.
+
+    >>> from torch_estimator.contract.current import graph_context
+    >>> with graph_context(Graph(lambda features: None)):
+    ...     [named_metric("accuracy", name, "accuracy")[1] for name in (None, None, "acc")]
     ['accuracy', 'accuracy_1', 'acc']
+    >>> named_metric("accuracy", None, "accuracy")
+    Traceback (most recent call last):
+    RuntimeError: te.metrics.accuracy must be called inside model_fn, ...
     """
-    return graph.unique_scoped_name(name or default_name)
+    graph = current_graph()
+    if graph is None:
+        graph = require_graph(f"te.metrics.{metric}")
+    return graph, graph.unique_scoped_name(name or default_name)
 
 
 def metric_state(
@@ -353,14 +349,16 @@ def metric_state(
     name: str,
     kind: str,
     key: Hashable,
-    layout: Layout | Callable[[], Layout],
-    constants: Callable[[], Mapping[str, Any]] | None = None,
+    layout: Layout | Callable[..., Layout],
+    constants: Callable[..., Mapping[str, Any]] | None = None,
+    args: tuple = (),
 ) -> MetricState:
     """The state of metric ``name`` in ``graph``, created zero (on ``graph.device``) the first time.
 
     ``kind`` (the metric function) and ``key`` (whatever fixes the layout: thresholds, num_classes,
     a shape) must be equal on every call; they are all that is checked on the per-batch fast path.
-    ``layout`` (or a function making it) and ``constants`` are used once, at creation.
+    ``layout`` (or a function of ``args`` making it) and ``constants`` (a function of ``args``) are
+    used once, at creation: module-level functions and their arguments cost a metric call no closure.
 
     Raises:
         ValueError: a state called ``name`` exists for another kind or key.
@@ -372,13 +370,13 @@ def metric_state(
     """
     state = graph.objects.get(STATE_PREFIX + name)
     if state is None:
-        entries = layout() if callable(layout) else layout
+        entries = layout(*args) if callable(layout) else layout
         tensors = {
             entry: torch.zeros(tuple(shape), dtype=dtype, device=graph.device)
             for entry, (shape, dtype) in entries.items()
         }
         group = next((other.group for other in metric_states(graph)), None)
-        state = MetricState(kind, tensors, key, constants() if constants is not None else None, group)
+        state = MetricState(kind, tensors, key, constants(*args) if constants is not None else None, group)
         state.name, state.update_name = name, f"{name}/update_op"
         graph.objects[STATE_PREFIX + name] = state
     elif not isinstance(state, MetricState) or state.kind != kind or state.key != key:

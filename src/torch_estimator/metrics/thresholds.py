@@ -23,8 +23,8 @@ import torch
 from torch_estimator.contract.metric_types import MetricValue, UpdateOp
 from torch_estimator.graph.graph import Graph
 from torch_estimator.metrics.buckets import bucketize, prefix_table
-from torch_estimator.metrics.shapes import as_tensor, check_broadcastable, prepare_inputs
-from torch_estimator.metrics.state import MetricState, deferred_pair, metric_graph, metric_name, metric_state
+from torch_estimator.metrics.shapes import check_broadcastable, prepare_inputs
+from torch_estimator.metrics.state import MetricState, deferred_pair, metric_state, named_metric
 
 __all__ = [
     "ConfusionAtThresholds",
@@ -58,26 +58,31 @@ def threshold_state(
     >>> state.constants["boundaries"][1:].tolist(), tuple(state["histogram"].shape)
     ([0.25, 0.5, 1.0], (2, 5))
     """
+    return metric_state(
+        graph, name, kind, key, _threshold_layout, _threshold_constants, (thresholds, graph.device)
+    )
 
-    def constants() -> dict[str, Any]:
-        values = [float(threshold) for threshold in thresholds()]
-        raw = torch.tensor([*values, _JUST_BELOW_ZERO, 1.0], dtype=torch.float32, device=graph.device)
-        order = torch.argsort(raw, stable=True)
-        position = torch.argsort(order, stable=True)  # where each raw value sits among the boundaries
-        boundaries = raw[order]
-        return {
-            "boundaries": boundaries,
-            "prefix_table": prefix_table(boundaries),
-            "threshold_positions": position[:-2],
-            "zero_position": int(position[-2]),
-            "one_position": int(position[-1]),
-        }
 
-    def layout() -> dict[str, tuple[tuple[int, ...], torch.dtype]]:
-        gaps = len(thresholds()) + 3
-        return {"histogram": ((2, gaps), torch.float32), "out_of_range": ((), torch.float32)}
+def _threshold_layout(
+    thresholds: Callable[[], Sequence[float]], device: torch.device
+) -> dict[str, tuple[tuple[int, ...], torch.dtype]]:
+    gaps = len(thresholds()) + 3
+    return {"histogram": ((2, gaps), torch.float32), "out_of_range": ((), torch.float32)}
 
-    return metric_state(graph, name, kind, key, layout, constants)
+
+def _threshold_constants(thresholds: Callable[[], Sequence[float]], device: torch.device) -> dict[str, Any]:
+    values = [float(threshold) for threshold in thresholds()]
+    raw = torch.tensor([*values, _JUST_BELOW_ZERO, 1.0], dtype=torch.float32, device=device)
+    order = torch.argsort(raw, stable=True)
+    position = torch.argsort(order, stable=True)  # where each raw value sits among the boundaries
+    boundaries = raw[order]
+    return {
+        "boundaries": boundaries,
+        "prefix_table": prefix_table(boundaries),
+        "threshold_positions": position[:-2],
+        "zero_position": int(position[-2]),
+        "one_position": int(position[-1]),
+    }
 
 
 def prepare_threshold_inputs(
@@ -93,10 +98,7 @@ def prepare_threshold_inputs(
     >>> labels, predictions
     (tensor([1, 0]), tensor([0.8000, 0.1000]))
     """
-    labels_t = as_tensor(labels, "labels", metric)
-    predictions_t = as_tensor(predictions, "predictions", metric)
-    weights_t = None if weights is None else as_tensor(weights, "weights", metric)
-    labels_t, predictions_t, weights_t = prepare_inputs(labels_t, predictions_t, weights_t, metric)
+    labels_t, predictions_t, weights_t = prepare_inputs(labels, predictions, weights, metric)
     if weights_t is not None:
         check_broadcastable(weights_t, predictions_t.shape, metric)
         if weights_t.shape != predictions_t.shape:
@@ -223,8 +225,7 @@ def thresholds_metric(
     >>> update_op.run(); value.compute()
     tensor([1., 1.])
     """
-    graph = metric_graph(kind)
-    full_name = metric_name(graph, name, default_name)
+    graph, full_name = named_metric(kind, name, default_name)
     inputs = prepare_threshold_inputs(labels, predictions, weights, full_name)
     state = threshold_state(graph, full_name, kind, key, thresholds)
     return deferred_pair(graph, state, read_thresholds, (compute, compute_key), fold_thresholds, None, inputs)

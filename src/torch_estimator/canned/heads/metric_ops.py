@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
+from functools import partial
 from typing import Any
 
 import torch
@@ -21,13 +22,20 @@ def accuracy_baseline(label_mean: tuple[MetricValue, UpdateOp], key: str) -> tup
     Reads the ``label/mean`` metric's state; its own update op does nothing (TF reused the label
     mean's update the same way), so each batch is counted once.
     """
-    value, _ = label_mean
+    value = label_mean[0]
+    return (
+        MetricValue(partial(_baseline, value), key, value.graph),
+        UpdateOp(_no_update, f"{key}/update_op", value.graph),
+    )
 
-    def compute() -> torch.Tensor:
-        mean_value = value.compute()
-        return torch.maximum(mean_value, 1.0 - mean_value)
 
-    return MetricValue(compute, name=key), UpdateOp(lambda: None, name=f"{key}/update_op")
+def _baseline(label_mean: MetricValue) -> torch.Tensor:
+    mean_value = label_mean.compute()
+    return torch.maximum(mean_value, 1.0 - mean_value)
+
+
+def _no_update() -> None:
+    return None
 
 
 def regularization_metric(
