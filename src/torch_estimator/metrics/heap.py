@@ -29,18 +29,22 @@ __all__ = ["keep_heap_mapped"]
 BLOCK_BYTES = 30 << 20
 """The block freed: below glibc's 32 MiB cap on the adaptive mmap threshold, with room for its header."""
 
+
 @functools.cache
 def keep_heap_mapped() -> bool:
     """Raises glibc's adaptive trim threshold to 60 MiB, once per process (module docstring).
 
     Returns:
         Whether the C library is glibc, which the first call answers (later calls do nothing).
+
+    >>> keep_heap_mapped() == keep_heap_mapped()
+    True
     """
     if not _is_glibc():
         return False
     # torch's CPU allocator takes this from malloc, which maps a block this large on its own; freeing
     # it unmaps it and moves glibc's thresholds.
-    block = torch.empty(BLOCK_BYTES, dtype=torch.uint8)
+    block = torch.empty(BLOCK_BYTES, dtype=torch.uint8, device="cpu")  # whatever the default device
     del block
     return True
 
