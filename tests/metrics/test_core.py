@@ -89,6 +89,18 @@ def test_accuracy_shape_mismatch_names_both_shapes(run_metrics):
         run_metrics(lambda f, y: {"acc": accuracy(y, f)}, [(torch.zeros(4), torch.zeros(3))])
 
 
+def test_accuracy_names_an_input_that_is_not_a_tensor(run_metrics):
+    with pytest.raises(TypeError, match=r"accuracy: labels must be a Tensor .* Received: .*object"):
+        run_metrics(lambda f, y: {"acc": accuracy(object(), f)}, [(torch.zeros(2), torch.zeros(2))])
+
+
+def test_accuracy_takes_lists_and_tensors_that_require_grad(run_metrics):
+    """Labels [1, 2, 3] as a list, predictions [1, 2, 0] requiring grad: 2 of 3 agree."""
+    predictions = torch.tensor([1.0, 2.0, 0.0], requires_grad=True)
+    values = run_metrics(lambda f, y: {"acc": accuracy([1, 2, 3], predictions)}, [(torch.zeros(3), None)])
+    assert float(values["acc"]) == pytest.approx(2 / 3)
+
+
 def test_percentage_below_is_strict_and_weighted(run_metrics):
     """Values [1, 2, 3, 4] below 3: [1, 1, 0, 0]; with weights [0, 1, 1, 1]: 1 / 3."""
     values = torch.tensor([1.0, 2.0, 3.0, 4.0])

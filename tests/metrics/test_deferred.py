@@ -320,6 +320,47 @@ def test_a_failing_fold_costs_the_other_metrics_nothing(flush_size):
     assert [float(state["total"]) for state in states] == [3.0, 0.0, 4.0]
 
 
+def test_a_state_whose_batches_fail_to_concatenate_costs_the_other_metrics_nothing(flush_size, monkeypatch):
+    """Three states with two batches each; concatenating the middle one's raises an error the
+    concatenation does not expect. The first and last still fold (sums 3 and 9), the error is
+    raised, and no state keeps a batch."""
+    flush_size(1000)
+
+    def fold(state, params, values):
+        state["total"].add_(values.sum())
+
+    group = PendingFolds()
+    states = [MetricState("sum", {"total": torch.zeros(())}, key=None, group=group) for _ in range(3)]
+    batches = [[torch.tensor([1.0]), torch.tensor([2.0])], [torch.tensor([5.0]), torch.tensor([6.0])]]
+    batches.append([torch.tensor([4.0]), torch.tensor([5.0])])
+    for state, (first, second) in zip(states, batches, strict=True):
+        state.defer(fold, None, (first,))
+        state.defer(fold, None, (second,))
+    real_concatenate = FoldMemo.concatenate
+
+    def concatenate(memo, parts):
+        if parts[0] is batches[1][0]:
+            raise ZeroDivisionError("unexpected")
+        return real_concatenate(memo, parts)
+
+    monkeypatch.setattr(FoldMemo, "concatenate", concatenate)
+    with pytest.raises(ZeroDivisionError, match="unexpected"):
+        group.flush()
+    assert [state.pending for state in states] == [0, 0, 0]
+    assert group.states == []
+    assert [float(state["total"]) for state in states] == [3.0, 0.0, 9.0]
+
+
+def test_the_memo_tells_apart_columns_with_the_same_ends_and_length():
+    """(a, b, c) and (a, d, c) share their first and last part and their length: the second is
+    concatenated afresh, [1, 4, 3], and both count as made."""
+    memo = FoldMemo()
+    a, b, c, d = (torch.tensor([value]) for value in (1, 2, 3, 4))
+    assert memo.concatenate((a, b, c)).tolist() == [1, 2, 3]
+    assert memo.concatenate((a, d, c)).tolist() == [1, 4, 3]
+    assert memo.made["concatenate"] == 2
+
+
 def test_a_batch_with_an_inference_tensor_is_folded_at_once_and_leaves_nothing_behind(flush_size):
     """Labels from training mode, predictions from inference mode: the batch folds at once, nothing
     stays watched or memoised, and changing the labels afterwards is no error. AUC of one positive

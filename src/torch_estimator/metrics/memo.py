@@ -6,7 +6,9 @@ together (``state.PendingFolds``), so the concatenation of each input, and the e
 some folds (an AUC's histogram increment, the rank of each label among the scores), would be
 computed once per metric. The memo keeps the results of one flush, keyed by the identity of the
 tensors they came from: a key of ids is exact because the memo holds those tensors, so their ids
-can not be reused while the entry lives. Folds must therefore never modify their inputs in place.
+can not be reused while the entry lives (a concatenation, of a hundred parts or so, is keyed by its
+first and last part and its length, and the parts between are compared one by one). Folds must
+therefore never modify their inputs in place.
 """
 
 from __future__ import annotations
@@ -75,6 +77,7 @@ class FoldMemo:
 
     def _store(self, purpose: str, key: Hashable, inputs: Sequence[Any], value: Any) -> None:
         self.made[purpose] += 1
+        self._entries.pop(key, None)  # a column with the same ends replaced: the new one is the newest
         self._entries[key] = (tuple(inputs), value)  # holding the inputs keeps their ids unique
         if len(self._entries) > self.size:
             self._entries.popitem(last=False)

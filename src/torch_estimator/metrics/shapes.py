@@ -106,8 +106,9 @@ def align_weights_to_rank(weights: torch.Tensor, rank: int) -> torch.Tensor:
 def prepare_inputs(
     labels: Any, predictions: Any, weights: Any, metric: str
 ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor | None]:
-    """``as_tensor`` of each input, then TF's ``_remove_squeezable_dimensions(predictions, labels,
-    weights)`` and its shape check: what every metric of labels and predictions does first.
+    """Labels and predictions as tensors (``as_tensor``), then TF's
+    ``_remove_squeezable_dimensions(predictions, labels, weights)`` and its shape check, weights
+    converted last: the first step of the accuracy, confusion, threshold and regression metrics.
 
     Returns:
         ``(labels, predictions, weights)`` as tensors, squeezable dimensions removed.

@@ -48,7 +48,7 @@ _JUST_BELOW_ZERO = -torch.finfo(torch.float32).tiny
 def threshold_state(
     graph: Graph, name: str, kind: str, key: Hashable, thresholds: Callable[[], Sequence[float]]
 ) -> MetricState:
-    """The histogram state of a thresholds metric; ``thresholds()`` runs once, at creation.
+    """The histogram state of a thresholds metric; ``thresholds()`` runs only when it is created.
 
     ``histogram[label, gap]`` holds the weight of predictions above exactly ``gap`` of the sorted
     boundaries (the thresholds, as float32 like TF's constant, plus the two range boundaries).
@@ -66,6 +66,7 @@ def threshold_state(
 def _threshold_layout(
     thresholds: Callable[[], Sequence[float]], device: torch.device
 ) -> dict[str, tuple[tuple[int, ...], torch.dtype]]:
+    # Takes metric_state's args, as _threshold_constants does; metric_state places the tensors.
     gaps = len(thresholds()) + 3
     return {"histogram": ((2, gaps), torch.float32), "out_of_range": ((), torch.float32)}
 
