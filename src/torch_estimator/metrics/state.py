@@ -303,7 +303,7 @@ class PendingFolds:
         states, inputs = self.states, self.inputs
         self.states, self.inputs, self.size, self.call = [], {}, 0, None
         error: Exception | None = None
-        taken = []
+        taken: list[tuple[MetricState, list[Inputs], Inputs | None]] = []
         try:
             # Concatenating reads every pending tensor: the version check after it finds them in
             # cache, at a fifth of its cost on cold tensors (about 2 us a W1 batch).
@@ -371,16 +371,14 @@ def metric_state(
     name: str,
     kind: str,
     key: Hashable,
-    layout: Layout | Callable[..., Layout],
-    constants: Callable[..., Mapping[str, Any]] | None = None,
-    args: tuple[Any, ...] = (),
+    layout: Layout | Callable[[], Layout],
+    constants: Callable[[], Mapping[str, Any]] | None = None,
 ) -> MetricState:
     """The state of metric ``name`` in ``graph``, created zero (on ``graph.device``) the first time.
 
     ``kind`` (the metric function) and ``key`` (whatever fixes the layout: thresholds, num_classes,
     a shape) must be equal on every call; they are all that is checked on the per-batch fast path.
-    ``layout`` (or a function of ``args`` making it) and ``constants`` (a function of ``args``) are
-    used once, at creation: module-level functions and their arguments cost a metric call no closure.
+    ``layout`` (or a function making it) and ``constants`` are used once, at creation.
 
     Raises:
         ValueError: a state called ``name`` exists for another kind or key.
@@ -392,13 +390,13 @@ def metric_state(
     """
     state = graph.objects.get(STATE_PREFIX + name)
     if state is None:
-        entries = layout(*args) if callable(layout) else layout
+        entries = layout() if callable(layout) else layout
         tensors = {
             entry: torch.zeros(tuple(shape), dtype=dtype, device=graph.device)
             for entry, (shape, dtype) in entries.items()
         }
         group = next((other.group for other in metric_states(graph)), None)
-        state = MetricState(kind, tensors, key, constants(*args) if constants is not None else None, group)
+        state = MetricState(kind, tensors, key, constants() if constants is not None else None, group)
         state.name, state.update_name = name, f"{name}/update_op"
         graph.objects[STATE_PREFIX + name] = state
     elif not isinstance(state, MetricState) or state.kind != kind or state.key != key:

@@ -58,32 +58,26 @@ def threshold_state(
     >>> state.constants["boundaries"][1:].tolist(), tuple(state["histogram"].shape)
     ([0.25, 0.5, 1.0], (2, 5))
     """
-    return metric_state(
-        graph, name, kind, key, _threshold_layout, _threshold_constants, (thresholds, graph.device)
-    )
 
+    def constants() -> dict[str, Any]:
+        values = [float(threshold) for threshold in thresholds()]
+        raw = torch.tensor([*values, _JUST_BELOW_ZERO, 1.0], dtype=torch.float32, device=graph.device)
+        order = torch.argsort(raw, stable=True)
+        position = torch.argsort(order, stable=True)  # where each raw value sits among the boundaries
+        boundaries = raw[order]
+        return {
+            "boundaries": boundaries,
+            "prefix_table": prefix_table(boundaries),
+            "threshold_positions": position[:-2],
+            "zero_position": int(position[-2]),
+            "one_position": int(position[-1]),
+        }
 
-def _threshold_layout(
-    thresholds: Callable[[], Sequence[float]], device: torch.device
-) -> dict[str, tuple[tuple[int, ...], torch.dtype]]:
-    # Takes metric_state's args, as _threshold_constants does; metric_state places the tensors.
-    gaps = len(thresholds()) + 3
-    return {"histogram": ((2, gaps), torch.float32), "out_of_range": ((), torch.float32)}
+    def layout() -> dict[str, tuple[tuple[int, ...], torch.dtype]]:
+        gaps = len(thresholds()) + 3
+        return {"histogram": ((2, gaps), torch.float32), "out_of_range": ((), torch.float32)}
 
-
-def _threshold_constants(thresholds: Callable[[], Sequence[float]], device: torch.device) -> dict[str, Any]:
-    values = [float(threshold) for threshold in thresholds()]
-    raw = torch.tensor([*values, _JUST_BELOW_ZERO, 1.0], dtype=torch.float32, device=device)
-    order = torch.argsort(raw, stable=True)
-    position = torch.argsort(order, stable=True)  # where each raw value sits among the boundaries
-    boundaries = raw[order]
-    return {
-        "boundaries": boundaries,
-        "prefix_table": prefix_table(boundaries),
-        "threshold_positions": position[:-2],
-        "zero_position": int(position[-2]),
-        "one_position": int(position[-1]),
-    }
+    return metric_state(graph, name, kind, key, layout, constants)
 
 
 def prepare_threshold_inputs(
