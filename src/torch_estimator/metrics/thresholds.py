@@ -142,7 +142,7 @@ def _histogram_increment(
     flat_predictions = predictions.to(device, torch.float32).reshape(-1).contiguous()
     table = state.constants["prefix_table"]
     if table is None:
-        gap = torch.bucketize(flat_predictions, state.constants["boundaries"])
+        gap = torch.bucketize(flat_predictions, state.constants["boundaries"], out_int32=True)
     else:
         gap = bucketize(flat_predictions, table)
     flat_labels = labels.to(device).reshape(-1)
