@@ -1,6 +1,6 @@
 """Evaluate throughput with ten te.metrics against none, on the W1 model (MLP 64-256-256-10).
 
-    python benchmarks/metrics_eval.py [--reps 5] [--batches 391] [--threads 2] [--warmup 2]
+    python benchmarks/metrics_eval.py [--reps 5] [--batches 391] [--threads 2] [--warmup 2] [--breakdown]
 
 W1's shapes (batch 256, 391 batches, 64 features, 10 classes) on random data: metric cost does not
 depend on the values. Each repetition times a whole ``Estimator.evaluate`` with the plain model_fn
@@ -18,11 +18,18 @@ shared with other jobs, waiting for a core inflates wall time but not CPU time, 
 steadier. The last row gives the median minor page faults per batch: tens of faults per batch mean
 a heap handed back to the system after each flush of the metrics and faulted in again, which
 ``torch_estimator/metrics/heap.py`` prevents.
+
+``--breakdown`` adds two model_fns between the loss only and the ten metrics, to say where the gap
+goes: one computes the tensors the heads feed their metrics and returns the loss only (the model's
+own work), the next also calls the ten metric functions but returns no eval_metric_ops (the calls).
+What remains up to the ten metrics is the framework's per-batch rest: checking the pairs, running
+the update ops, folding the queued batches, and the final values.
 """
 
 from __future__ import annotations
 
 import argparse
+import itertools
 import logging
 import resource
 import statistics
@@ -51,6 +58,12 @@ from torch_estimator.metrics import (
 )
 
 BATCH, FEATURES, CLASSES = 256, 64, 10
+RATIO_NAMES = {
+    "+ head tensors": "head tensors",
+    "+ metric calls": "metric calls",
+    "+ 10 head metrics": "head metrics (target >= 0.8)",
+    "+ 4 more": "14 metrics",
+}
 
 
 def logits_of(features: torch.Tensor) -> torch.Tensor:
@@ -63,16 +76,22 @@ def plain_model_fn(features: torch.Tensor, labels: torch.Tensor, mode: str) -> E
     return EstimatorSpec(mode, loss=F.cross_entropy(logits_of(features), labels))
 
 
-def head_metrics(
-    logits: torch.Tensor, classes: torch.Tensor, labels: torch.Tensor
-) -> tuple[torch.Tensor, dict]:
-    """The mean loss and the ten metric pairs of the heads (module docstring), their inputs computed
-    once: one log-softmax gives the loss and the class-0 probability."""
+def head_inputs(logits: torch.Tensor, labels: torch.Tensor) -> tuple[torch.Tensor, ...]:
+    """What the heads feed their metrics: per-example loss, and for class 0 against the rest the
+    labels, probability and prediction. One log-softmax gives the loss and the probability."""
     log_probabilities = logits.log_softmax(-1)
     per_example = F.nll_loss(log_probabilities, labels, reduction="none")
     is_first = (labels == 0).float()  # a binary head's labels are floats in [0, 1]
     first_probability = log_probabilities[:, 0].exp()
     predicted_first = (first_probability > 0.5).float()
+    return per_example, is_first, first_probability, predicted_first
+
+
+def head_metrics(
+    logits: torch.Tensor, classes: torch.Tensor, labels: torch.Tensor
+) -> tuple[torch.Tensor, dict]:
+    """The mean loss and the ten metric pairs of the heads (module docstring)."""
+    per_example, is_first, first_probability, predicted_first = head_inputs(logits, labels)
     label_mean = mean(is_first, name="label/mean/first")
     metrics = {
         "accuracy": accuracy(labels, classes),
@@ -99,6 +118,21 @@ def metrics_model_fn(features: torch.Tensor, labels: torch.Tensor, mode: str) ->
     logits = logits_of(features)
     loss, metrics = head_metrics(logits, logits.argmax(-1), labels)
     return EstimatorSpec(mode, loss=loss, eval_metric_ops=metrics)
+
+
+def head_tensors_model_fn(features: torch.Tensor, labels: torch.Tensor, mode: str) -> EstimatorSpec:
+    """``--breakdown``: the tensors ``head_metrics`` computes, and no metric call."""
+    logits = logits_of(features)
+    logits.argmax(-1)
+    per_example = head_inputs(logits, labels)[0]
+    return EstimatorSpec(mode, loss=per_example.mean())
+
+
+def metric_calls_model_fn(features: torch.Tensor, labels: torch.Tensor, mode: str) -> EstimatorSpec:
+    """``--breakdown``: ``head_metrics`` whole, its pairs dropped (no update op runs)."""
+    logits = logits_of(features)
+    loss, _ = head_metrics(logits, logits.argmax(-1), labels)
+    return EstimatorSpec(mode, loss=loss)
 
 
 def more_metrics_model_fn(features: torch.Tensor, labels: torch.Tensor, mode: str) -> EstimatorSpec:
@@ -134,7 +168,8 @@ def main() -> None:
     parser.add_argument("--reps", type=int, default=5)
     parser.add_argument("--batches", type=int, default=391)
     parser.add_argument("--threads", type=int, default=2)
-    parser.add_argument("--warmup", type=int, default=2, help="untimed rounds of the three evaluates")
+    parser.add_argument("--warmup", type=int, default=2, help="untimed rounds of the evaluates")
+    parser.add_argument("--breakdown", action="store_true", help="two more model_fns (module docstring)")
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
     logging.getLogger("torch_estimator").setLevel(logging.ERROR)  # "Could not find trained model"
@@ -146,11 +181,10 @@ def main() -> None:
         )
         for _ in range(args.batches)
     ]
-    model_fns = {
-        "loss only": plain_model_fn,
-        "+ 10 head metrics": metrics_model_fn,
-        "+ 4 more": more_metrics_model_fn,
-    }
+    model_fns = {"loss only": plain_model_fn}
+    if args.breakdown:
+        model_fns.update({"+ head tensors": head_tensors_model_fn, "+ metric calls": metric_calls_model_fn})
+    model_fns.update({"+ 10 head metrics": metrics_model_fn, "+ 4 more": more_metrics_model_fn})
     runs: dict[str, list[tuple[float, float, float]]] = {label: [] for label in model_fns}
     with tempfile.TemporaryDirectory() as root:
         # Imports, and the allocator: a process's first evaluates with metrics grow glibc's heap to
@@ -162,11 +196,9 @@ def main() -> None:
             for index, (label, model_fn) in enumerate(model_fns.items()):
                 runs[label].append(evaluate_ex_per_s(model_fn, f"{root}/{index}-{rep}", data))
     labels = list(model_fns)
-    print(
-        f"| evaluate() ex/s ({args.reps} runs each) | {' | '.join(labels)} "
-        "| ratio, head metrics (target >= 0.8) | ratio, 14 metrics |"
-    )
-    print("|---|" + "---:|" * (len(labels) + 2))
+    ratio_headers = [f"ratio, {RATIO_NAMES[label]}" for label in labels[1:]]
+    print(f"| evaluate() ex/s ({args.reps} runs each) | {' | '.join(labels + ratio_headers)} |")
+    print("|---|" + "---:|" * (2 * len(labels) - 1))
     # Best and median: on a shared machine the best run is the one least disturbed by others.
     for clock, column in (("wall", 0), ("CPU", 1)):
         for summary, pick in (("best", max), ("median", statistics.median)):
@@ -175,7 +207,15 @@ def main() -> None:
             ratios = " | ".join(f"{rate / rates[0]:.3f}" for rate in rates[1:])
             print(f"| {summary}, per {clock} s | {cells} | {ratios} |")
     faults = " | ".join(f"{statistics.median(run[2] for run in runs[label]):.1f}" for label in labels)
-    print(f"| median minor page faults per batch | {faults} | | |")
+    print(f"| median minor page faults per batch | {faults} |" + " |" * (len(labels) - 1))
+    if args.breakdown:
+        print()
+        print("| per batch, from the medians per wall s | us |")
+        print("|---|---:|")
+        rates = {label: statistics.median(run[0] for run in runs[label]) for label in labels}
+        micros = {label: BATCH / rate * 1e6 for label, rate in rates.items()}
+        for before, after in itertools.pairwise(labels[:4]):
+            print(f"| {after.removeprefix('+ ')} | {micros[after] - micros[before]:+.1f} |")
 
 
 if __name__ == "__main__":
