@@ -56,6 +56,22 @@ def test_counts_at_thresholds(run_metrics):
     assert values["tp"].dtype == torch.float32 and values["tp"].shape == (3,)
 
 
+def test_thresholds_too_close_for_the_bucket_table(run_metrics):
+    """Thresholds 0.5, 0.5001, 0.5002 share one bucket-table range, so the update falls back to
+    torch.bucketize. Positives 0.50015, 0.6, 0.4; negative 0.9: tp [2, 2, 1], fp [1, 1, 1]."""
+    close = [0.5, 0.5001, 0.5002]
+
+    def metrics(features, labels):
+        return {
+            "tp": true_positives_at_thresholds(labels, features, close),
+            "fp": false_positives_at_thresholds(labels, features, close),
+        }
+
+    values = run_metrics(metrics, [(torch.tensor([0.50015, 0.6, 0.4, 0.9]), torch.tensor([1, 1, 1, 0]))])
+    assert values["tp"].tolist() == [2.0, 2.0, 1.0]
+    assert values["fp"].tolist() == [1.0, 1.0, 1.0]
+
+
 def test_weighted_counts_at_thresholds(run_metrics):
     """Weights [1, 2, 3, 4] at t=0.5: tp 1, fn 2, fp 3, tn 4."""
     weights = torch.tensor([1.0, 2.0, 3.0, 4.0])
