@@ -141,6 +141,30 @@ def test_average_precision_ignores_labels_out_of_range_and_counts_duplicates(run
     assert float(values["ap"]) == pytest.approx(0.25)
 
 
+def test_leading_dimensions_beyond_the_batch(run_metrics):
+    """Scores [2, 2, 3] and labels [2, 2] are four rows. Top 2 and the label: [1, 2] with label 1
+    (hit at rank 1); [0, 1] with 2 (miss); [2, 1] with 1 (hit at rank 2); [0, 2] with 1 (miss).
+    precision@2 = 2 / 8, recall@2 = 2 / 4, AP@2 = (1 + 0 + 1/2 + 0) / 4. Weights [[1], [3]]
+    weigh the rows of the first dimension: AP = (1 + 0 + 3 * 1/2 + 0) / (1 + 1 + 3 + 3)."""
+    scores = torch.tensor([[[0.1, 0.7, 0.2], [0.5, 0.3, 0.2]], [[0.2, 0.3, 0.5], [0.6, 0.1, 0.3]]])
+    labels = torch.tensor([[1, 2], [1, 1]])
+    weights = torch.tensor([[1.0], [3.0]])
+
+    def metrics_fn(features, labels):
+        return {
+            "p": precision_at_k(labels, features, k=2),
+            "r": recall_at_k(labels, features, k=2),
+            "ap": average_precision_at_k(labels, features, k=2),
+            "weighted_ap": average_precision_at_k(labels, features, k=2, weights=weights),
+        }
+
+    values = run_metrics(metrics_fn, [(scores, labels)] * 2)  # two batches: the same ratios
+    assert float(values["p"]) == pytest.approx(0.25)
+    assert float(values["r"]) == pytest.approx(0.5)
+    assert float(values["ap"]) == pytest.approx(0.375)
+    assert float(values["weighted_ap"]) == pytest.approx(2.5 / 8)
+
+
 def test_k_and_shape_errors(run_metrics):
     with pytest.raises(ValueError, match=r"Invalid k=0. `k` should be >= 1"):
         run_metrics(lambda f, y: {"ap": average_precision_at_k(y, f, k=0)}, [(SCORES, LABELS)])

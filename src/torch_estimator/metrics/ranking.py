@@ -347,7 +347,9 @@ def _rank_counts(
     def compute() -> torch.Tensor:
         rank, valid = _label_ranks(state, labels, scores, expand, device)
         num_classes = scores.shape[-1]
-        return torch.bincount(torch.where(valid, rank, num_classes), minlength=num_classes + 1)
+        # Rows of [D1, ..., DN]: bincount counts a flat vector.
+        bins = torch.where(valid, rank, num_classes).reshape(-1)
+        return torch.bincount(bins, minlength=num_classes + 1)
 
     return state.memo.get("rank_counts", (labels, scores), compute, params=expand)
 
