@@ -52,6 +52,22 @@ def test_weighted_combiners(run, combiner, scale):
     assert torch.allclose(runner(features), torch.tensor([[2.0, 2.0]]) * scale)
 
 
+@pytest.mark.parametrize(
+    ("combiner", "expected"),
+    [("sum", [[-2.0, 2.0]]), ("mean", [[0.0, 2.0]]), ("sqrtn", [[0.0, 2.0]])],
+)
+def test_negative_weights_count_in_a_sum_only(run, combiner, expected):
+    """ids [0, 1] with weights [-2, 1]: TF's safe lookup keeps the -2 for sum (-2 r0 + r1 = [-2, 2])
+    and drops it for mean and sqrtn (r1 alone, over weight 1)."""
+    weighted = fc.weighted_categorical_column(fc.categorical_column_with_identity("d", 3), "w")
+    column = fc.embedding_column(weighted, 2, combiner=combiner)
+    runner = run(lambda f: fc.input_layer(f, [column]))
+    features = {"d": torch.tensor([[0, 1]]), "w": torch.tensor([[-2.0, 1.0]])}
+    runner(features)
+    runner.set("input_layer/d_weighted_by_w_embedding/embedding_weights", TABLE)
+    assert torch.allclose(runner(features), torch.tensor(expected))
+
+
 def test_max_norm_clips_each_row(run):
     """r2 = [4, 4] has norm 4 sqrt(2); with max_norm 1 it becomes [1/sqrt(2)] * 2; r0 (norm 1) stays."""
     column = fc.embedding_column(fc.categorical_column_with_identity("d", 3), 2, max_norm=1.0, combiner="sum")

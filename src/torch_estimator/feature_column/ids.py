@@ -66,9 +66,10 @@ def combine_embeddings(
 ) -> torch.Tensor:
     """Rows of ``table`` for each example's ids, combined: ``[*lead, D]`` for ids ``[*lead, K]``.
 
-    ``sum`` adds the weighted rows, ``mean`` divides by the sum of weights, ``sqrtn`` by the square
-    root of the sum of squared weights (TF's ``embedding_lookup_sparse``). Examples without ids give
-    zeros (TF's ``safe_embedding_lookup_sparse``). ``max_norm`` clips each looked-up row first.
+    ``sum`` adds the weighted rows, negative weights included; ``mean`` divides by the sum of
+    weights, ``sqrtn`` by the square root of the sum of squared weights, both after dropping weights
+    <= 0 (TF's ``safe_embedding_lookup_sparse``). Examples without ids give zeros, as there.
+    ``max_norm`` clips each looked-up row first.
 
     >>> table = torch.tensor([[1.0, 0.0], [0.0, 2.0], [4.0, 4.0]])
     >>> batch = IdBatch(torch.tensor([[0, 1], [2, 0]]), torch.tensor([[1.0, 1.0], [1.0, 0.0]]))
@@ -79,8 +80,11 @@ def combine_embeddings(
     lead, width = ids.shape[:-1], ids.shape[-1]
     dimension = table.shape[1]
     flat_ids = ids.reshape(-1, width)
-    # Weights <= 0 are pruned, as TF's safe_embedding_lookup_sparse did.
-    flat_weights = None if weights is None else weights.reshape(-1, width).to(table.dtype).clamp(min=0)
+    flat_weights = None if weights is None else weights.reshape(-1, width).to(table.dtype)
+    if flat_weights is not None and combiner != "sum":
+        # TF's safe_embedding_lookup_sparse prunes weights <= 0 for mean and sqrtn only: a sum keeps
+        # negative weights (padding has weight 0 and adds nothing either way).
+        flat_weights = flat_weights.clamp(min=0)
     if width == 0:
         return table.new_zeros((*lead, dimension))
     if max_norm is not None:
