@@ -18,6 +18,14 @@ def test_numeric_reshapes_and_normalizes():
     assert out.tolist() == [[0.0, 1.0], [2.0, 3.0]]
 
 
+def test_normalizer_sees_a_rank_one_feature_as_a_column():
+    """TF gives a [B] feature the shape [B, 1] before normalizer_fn: a row-wise normalizer divides
+    each value by itself, [1, 2, 3] -> [[1], [1], [1]] (not by the batch's sum 6)."""
+    column = fc.numeric_column("x", normalizer_fn=lambda t: t / t.sum(dim=-1, keepdim=True))
+    out = column.transform(TransformCache({"x": np.array([1.0, 2.0, 3.0])}))
+    assert out.tolist() == [[1.0], [1.0], [1.0]]
+
+
 def test_numeric_default_value_and_spec():
     column = fc.numeric_column("x", shape=(2,), default_value=3.0)
     assert column.default_value == (3.0, 3.0)

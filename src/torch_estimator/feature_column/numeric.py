@@ -53,6 +53,8 @@ class NumericColumn(DenseColumn):
     def transform(self, cache: TransformCache) -> torch.Tensor:
         """``[B, *shape]`` float32: the feature, normalized, reshaped from ``[B]`` or ``[B, ...]``."""
         tensor = as_number_tensor(cache.raw(self.key), self.key, cache.device)
+        if tensor.dim() == 1:
+            tensor = tensor.unsqueeze(-1)  # TF gave every rank-1 feature a trailing dimension first
         if self.normalizer_fn is not None:
             tensor = self.normalizer_fn(tensor)
         tensor = tensor.to(torch.float32)
@@ -80,7 +82,7 @@ def numeric_column(
     """A column of real-valued features (``tf.feature_column.numeric_column``).
 
     Its dense value is the feature as float32 ``[B, *shape]``, after ``normalizer_fn`` (applied to
-    the raw tensor, before the cast, as TF did).
+    the raw tensor, before the cast, as TF did; a ``[B]`` feature reaches it as ``[B, 1]``).
 
     Raises:
         ValueError: bad key, shape, default_value or dtype; normalizer_fn not callable (TypeError).
