@@ -39,6 +39,16 @@ def test_tf_docstring_example_loss_and_metrics(run_head):
     assert values == pytest.approx(expected, abs=1e-5)
 
 
+def test_auc_without_positive_labels_is_zero_as_keras_computes_it(run_head):
+    """TF's heads take auc from tf.keras.metrics.AUC: with labels [0, 0] the recall tp / (tp + fn)
+    is 0 / 0 -> 0 at every threshold (divide_no_nan), so the area is 0. (tf.compat.v1.metrics.auc
+    adds 1e-6 to both sides of the recall instead, which makes it 1 and the area about 1.)"""
+    labels = np.array([[0], [0]], dtype=np.int32)
+    _, _, values = run_head(te.BinaryClassHead(), {}, labels, te.ModeKeys.EVAL, [[1.0], [-1.0]])
+    assert values["auc"] == 0.0
+    assert values["auc_precision_recall"] == 0.0
+
+
 WEIGHTED_LOGITS = [[0.0], [LN3]]
 
 

@@ -19,7 +19,7 @@ from torch_estimator.contract.metric_types import MetricValue, UpdateOp
 from torch_estimator.metrics.state import div_no_nan
 from torch_estimator.metrics.thresholds import ConfusionAtThresholds, thresholds_metric
 
-__all__ = ["auc", "auc_thresholds", "sensitivity_at_specificity", "specificity_at_sensitivity"]
+__all__ = ["auc", "auc_thresholds", "keras_auc", "sensitivity_at_specificity", "specificity_at_sensitivity"]
 
 logger = logging.getLogger("torch_estimator")
 
@@ -110,6 +110,42 @@ def auc(
         name,
         _area,
         (curve, summation_method),
+    )
+
+
+def keras_auc(
+    labels: Any, predictions: Any, weights: Any = None, curve: str = "ROC", name: str | None = None
+) -> MetricPair:
+    """The area under the ROC or PR curve as ``tf.keras.metrics.AUC`` computes it (200 thresholds,
+    ``summation_method='interpolation'``): what TF's canned heads report as ``auc`` and
+    ``auc_precision_recall``.
+
+    It differs from ``auc`` only where a rate has a zero denominator: Keras divides with
+    ``divide_no_nan`` where ``auc`` adds 1e-6 to both sides, so with no positive label the ROC area
+    is 0 here and about 1 there. The PR area is ``auc``'s careful interpolation.
+
+    >>> from torch_estimator.graph import Graph
+    >>> from torch_estimator.contract.current import graph_context
+    >>> with graph_context(Graph(lambda features: None)):
+    ...     value, update_op = keras_auc(torch.tensor([0, 0]), torch.tensor([0.1, 0.4]))
+    >>> update_op.run(); value.compute()
+    tensor(0.)
+    """
+    if curve not in ("ROC", "PR"):
+        raise ValueError(
+            f"Curve must be either ROC or PR. Curve {curve} is unknown. Pass curve='ROC' or 'PR'."
+        )
+    return thresholds_metric(
+        "auc",
+        "auc",
+        labels,
+        predictions,
+        (200, None),
+        lambda: auc_thresholds(200),
+        weights,
+        name,
+        _area,
+        (curve, "interpolation"),
     )
 
 
@@ -245,8 +281,11 @@ def _area(counts: ConfusionAtThresholds, method: tuple[str, str]) -> torch.Tenso
                 "Trapezoidal rule is known to produce incorrect PR-AUCs; "
                 'please switch to "careful_interpolation" instead.'
             )
-        elif summation_method == "careful_interpolation":
+        elif summation_method in ("careful_interpolation", "interpolation"):
             return _interpolate_pr_auc(tp, fp, fn)
+    if summation_method == "interpolation":  # keras_auc's ROC: rates with divide_no_nan, trapezoids
+        x, y = div_no_nan(fp, fp + tn), div_no_nan(tp, tp + fn)
+        return ((x[:-1] - x[1:]) * (y[:-1] + y[1:]) / 2.0).sum()
     recall_values = (tp + _AUC_EPSILON) / (tp + fn + _AUC_EPSILON)
     if curve == "ROC":
         x, y = fp / (fp + tn + _AUC_EPSILON), recall_values

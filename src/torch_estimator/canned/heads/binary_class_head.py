@@ -44,7 +44,8 @@ from torch_estimator.contract.export_output import (
     ExportOutput,
     RegressionOutput,
 )
-from torch_estimator.metrics import accuracy, auc, mean, precision, recall
+from torch_estimator.metrics import accuracy, mean, precision, recall
+from torch_estimator.metrics.curves import keras_auc
 
 __all__ = ["BinaryClassHead"]
 
@@ -197,14 +198,10 @@ class BinaryClassHead:
             key(MetricKeys.ACCURACY_BASELINE): accuracy_baseline(
                 label_mean, key(MetricKeys.ACCURACY_BASELINE)
             ),
-            key(MetricKeys.AUC): auc(labels, logistic, weights, name=key(MetricKeys.AUC)),
-            key(MetricKeys.AUC_PR): auc(
-                labels,
-                logistic,
-                weights,
-                curve="PR",
-                summation_method="careful_interpolation",
-                name=key(MetricKeys.AUC_PR),
+            # TF's heads take both areas from tf.keras.metrics.AUC (keras_auc), not metrics.auc.
+            key(MetricKeys.AUC): keras_auc(labels, logistic, weights, name=key(MetricKeys.AUC)),
+            key(MetricKeys.AUC_PR): keras_auc(
+                labels, logistic, weights, curve="PR", name=key(MetricKeys.AUC_PR)
             ),
         }
         metrics.update(regularization_metric(regularization_losses, logits, self._name))

@@ -42,7 +42,8 @@ from torch_estimator.canned.heads.spec import (
     head_loss,
 )
 from torch_estimator.contract.export_output import ExportOutput
-from torch_estimator.metrics import auc, mean
+from torch_estimator.metrics import mean
+from torch_estimator.metrics.curves import keras_auc
 
 __all__ = ["MultiLabelHead"]
 
@@ -224,7 +225,7 @@ class MultiLabelHead:
         loss_key, auc_key, auc_pr_key = key(MetricKeys.LOSS_MEAN), key(MetricKeys.AUC), key(MetricKeys.AUC_PR)
         metrics: dict[str, Any] = {
             loss_key: mean(terms.unweighted_loss.detach(), weights, name=loss_key),
-            auc_key: auc(labels, probabilities, weights, name=auc_key),
+            auc_key: keras_auc(labels, probabilities, weights, name=auc_key),
             auc_pr_key: _auc_pr(labels, probabilities, weights, auc_pr_key),
         }
         metrics.update(regularization_metric(regularization_losses, terms.logits, self._name))
@@ -248,7 +249,7 @@ class MultiLabelHead:
                 suffix = self.label_vocabulary[class_id]
             mean_key, class_auc_key, class_auc_pr_key = (key(template % suffix) for template in templates)
             metrics[mean_key] = mean(class_probabilities, weights, name=mean_key)
-            metrics[class_auc_key] = auc(class_labels, class_probabilities, weights, name=class_auc_key)
+            metrics[class_auc_key] = keras_auc(class_labels, class_probabilities, weights, name=class_auc_key)
             metrics[class_auc_pr_key] = _auc_pr(class_labels, class_probabilities, weights, class_auc_pr_key)
         return metrics
 
@@ -262,9 +263,7 @@ class MultiLabelHead:
 def _auc_pr(
     labels: torch.Tensor, probabilities: torch.Tensor, weights: torch.Tensor | None, name: str
 ) -> Any:
-    return auc(
-        labels, probabilities, weights, curve="PR", summation_method="careful_interpolation", name=name
-    )
+    return keras_auc(labels, probabilities, weights, curve="PR", name=name)
 
 
 def _is_id_lists(labels: Any) -> bool:
