@@ -9,8 +9,10 @@ import inspect
 import pytest
 import torch
 
+from torch_estimator.canned.optimizers import get_optimizer_instance
 from torch_estimator.contract import EstimatorSpec, ModeKeys
 from torch_estimator.graph import Graph, get_or_create_global_step, get_variable, initializers
+from torch_estimator.train import update_rules
 from torch_estimator.train.learning_rate import exponential_decay
 from torch_estimator.train.tf_optimizers import (
     AdagradOptimizer,
@@ -186,7 +188,7 @@ def test_custom_name_prefixes_slots():
         (
             RMSPropOptimizer,
             "(learning_rate, decay=0.9, momentum=0.0, epsilon=1e-10, use_locking=False, centered=False, "
-            "name='RMSProp', *, clip_norm=None)",
+            "name='RMSProp', *, clip_norm=None, keras=False)",
         ),
         (
             FtrlOptimizer,
@@ -223,6 +225,21 @@ def test_constructors_validate_numbers_only_and_allocate_nothing():
 def test_empty_name_is_rejected_as_in_tf():
     with pytest.raises(ValueError, match="Must specify the optimizer name"):
         AdamOptimizer(0.1, name="")
+
+
+def test_keras_rmsprop_starts_from_zero_and_adds_epsilon_after_the_root():
+    """tf.keras.optimizers.legacy.RMSprop, w = 1, g = 1, lr 0.1, rho 0.9, epsilon 1e-7: ms = 0.1 * 1
+    (from zeros), w = 1 - 0.1 / (sqrt(0.1) + 1e-7) = 0.6837723. TF1's rule starts ms at ones:
+    ms = 0.9 + 0.1 = 1, w = 1 - 0.1 / sqrt(1 + 1e-7) = 0.9. The canned estimators' 'RMSProp' is
+    Keras' (TF2 builds the Keras optimizer for the name)."""
+    for keras, expected in ((True, 1 - 0.1 / (0.1**0.5 + 1e-7)), (False, 1 - 0.1 / (1 + 1e-7) ** 0.5)):
+        w = torch.nn.Parameter(torch.tensor([1.0]))
+        w.grad = torch.tensor([1.0])
+        update_rules.RMSProp([w], lr=0.1, epsilon=1e-7, keras=keras).step()
+        assert w.item() == pytest.approx(expected, rel=1e-6)
+    canned = get_optimizer_instance("RMSProp")
+    assert canned.hyperparameters["keras"] is True
+    assert canned.hyperparameters["epsilon"] == 1e-7
 
 
 def test_rmsprop_centered_slot_names():

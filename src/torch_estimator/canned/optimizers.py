@@ -7,6 +7,7 @@ TF optimizers, whose checkpoint slot names (``<variable>/Adagrad``, ...) the can
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Callable
 from typing import Any, TypeAlias
 
@@ -28,10 +29,11 @@ OPTIMIZER_CLASSES: dict[str, Callable[..., Optimizer]] = {
     "Adagrad": AdagradOptimizer,
     "Adam": AdamOptimizer,
     "Ftrl": FtrlOptimizer,
-    "RMSProp": RMSPropOptimizer,
+    # TF2 builds tf.keras.optimizers.legacy.RMSprop: mean square from zeros, epsilon 1e-7.
+    "RMSProp": functools.partial(RMSPropOptimizer, epsilon=1e-7, keras=True),
     "SGD": GradientDescentOptimizer,
 }
-"""The optimizer names TF's canned estimators accept, and the ``te.train`` class of each."""
+"""The optimizer names TF's canned estimators accept, and the ``te.train`` optimizer each makes."""
 
 
 def check_optimizer(optimizer: Any, argument: str = "optimizer") -> None:

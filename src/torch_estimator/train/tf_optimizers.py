@@ -132,6 +132,9 @@ class AdagradOptimizer(Optimizer):
 class RMSPropOptimizer(Optimizer):
     """``tf.compat.v1.train.RMSPropOptimizer`` (TF1: the mean square starts at ones).
 
+    ``keras=True`` (keyword only) gives ``tf.keras.optimizers.legacy.RMSprop``'s maths instead
+    (``update_rules.RMSProp``); the canned estimators' ``'RMSProp'`` is that, with epsilon 1e-7.
+
     >>> RMSPropOptimizer(0.1).get_slot_names(), RMSPropOptimizer(0.1, centered=True).get_slot_names()
     (['RMSProp', 'RMSProp_1'], ['RMSProp', 'RMSProp_1', 'RMSProp_2'])
     """
@@ -147,6 +150,7 @@ class RMSPropOptimizer(Optimizer):
         name: str = "RMSProp",
         *,
         clip_norm: float | None = None,
+        keras: bool = False,
     ) -> None:
         hyperparameters = {
             "lr": learning_rate,
@@ -154,6 +158,7 @@ class RMSPropOptimizer(Optimizer):
             "momentum": momentum,
             "epsilon": epsilon,
             "centered": bool(centered),
+            "keras": bool(keras),
         }
         update_rules.RMSProp.validate(hyperparameters)
         super().__init__(update_rules.RMSProp, name=_check_name(name), clip_norm=clip_norm, **hyperparameters)

@@ -484,6 +484,11 @@ class RMSProp(UpdateRule):
     Slots as TF names them: ``rms`` -> ``<var>/RMSProp``, then (centered only) ``mg`` ->
     ``<var>/RMSProp_1``, then ``momentum`` -> ``<var>/RMSProp_1`` (``_2`` when centered).
 
+    ``keras=True`` is ``tf.keras.optimizers.legacy.RMSprop`` instead (what TF2's canned estimators
+    build for ``'RMSProp'``): ``ms`` starts at zeros, and without momentum the step is
+    ``lr * g / (sqrt(denom - epsilon) + epsilon)``, epsilon outside the root (with momentum Keras
+    runs TF1's kernel).
+
     >>> w = torch.nn.Parameter(torch.tensor([1.0]))
     >>> w.grad = torch.tensor([1.0])
     >>> RMSProp([w], lr=0.1).step(); round(w.item(), 4)  # ms = 1 -> 1 - 0.1 * 1 / sqrt(1)
@@ -502,8 +507,11 @@ class RMSProp(UpdateRule):
         momentum: float = 0.0,
         epsilon: float = 1e-10,
         centered: bool = False,
+        keras: bool = False,
     ) -> None:
-        super().__init__(params, lr=lr, decay=decay, momentum=momentum, epsilon=epsilon, centered=centered)
+        super().__init__(
+            params, lr=lr, decay=decay, momentum=momentum, epsilon=epsilon, centered=centered, keras=keras
+        )
         if centered:
             self.slot_names = self.centered_slot_names
 
@@ -516,17 +524,22 @@ class RMSProp(UpdateRule):
 
     def apply_dense(self, group: dict[str, Any], params: list[Tensor], grads: list[Tensor]) -> None:
         weight = 1 - group["decay"]
-        mean_squares = self.slots(params, "rms", _ones)
+        keras = group["keras"]
+        mean_squares = self.slots(params, "rms", _zeros if keras else _ones)
         moms = self.slots(params, "momentum", _zeros)
         torch._foreach_lerp_(mean_squares, torch._foreach_mul(grads, grads), weight)
         if group["centered"]:
             mean_grads = self.slots(params, "mg", _zeros)
             torch._foreach_lerp_(mean_grads, grads, weight)
             denominators = torch._foreach_addcmul(mean_squares, mean_grads, mean_grads, value=-1)
+        else:
+            denominators = torch._foreach_add(mean_squares, 0.0)
+        if keras and group["momentum"] == 0:  # Keras' own step: epsilon added after the root
+            torch._foreach_sqrt_(denominators)
             torch._foreach_add_(denominators, group["epsilon"])
         else:
-            denominators = torch._foreach_add(mean_squares, group["epsilon"])
-        torch._foreach_sqrt_(denominators)
+            torch._foreach_add_(denominators, group["epsilon"])
+            torch._foreach_sqrt_(denominators)
         torch._foreach_mul_(moms, group["momentum"])
         torch._foreach_addcdiv_(moms, grads, denominators, value=group["lr"])
         torch._foreach_sub_(params, moms)
