@@ -80,6 +80,17 @@ def test_vocabulary_file(tmp_path):
         fc.categorical_column_with_vocabulary_file("c", path, vocabulary_size=0)
 
 
+def test_vocabulary_file_lines_end_at_newlines_only(tmp_path):
+    """TF splits a vocabulary file at \\n (CRLF too): "green\\u2028x" and "a\\x0cb" are single terms,
+    so the file holds red, green\\u2028x, a\\x0cb, blue (ids 0-3), and "green" alone is unknown (-1)."""
+    path = tmp_path / "vocab.txt"
+    path.write_bytes("red\r\ngreen\u2028x\na\x0cb\nblue".encode())
+    column = fc.categorical_column_with_vocabulary_file("c", path)
+    assert column.num_buckets == 4
+    assert ids_of(column, ["green\u2028x", "a\x0cb", "blue", "red"]) == ([[1], [2], [3], [0]], None)
+    assert ids_of(column, ["green"])[1] == [[0.0]]  # unknown: padding of weight 0
+
+
 def test_vocabulary_file_of_integers(tmp_path):
     path = tmp_path / "ids.txt"
     path.write_text("7\n3\n", encoding="utf-8")

@@ -309,9 +309,16 @@ class VocabularyFileCategoricalColumn(CategoricalColumn):
 
 
 def read_vocabulary_file(path: str, size: int | None, key: str) -> list[str]:
-    """The first ``size`` lines (all when None) of a UTF-8 vocabulary file, without line ends."""
-    with open(path, encoding="utf-8") as handle:
-        lines = handle.read().splitlines()
+    """The first ``size`` lines (all when None) of a UTF-8 vocabulary file, without line ends.
+
+    Lines end at ``\n`` (or ``\r\n``) only, as TF read them: other characters ``str.splitlines``
+    breaks at (``\u2028``, ``\x0c``, a lone ``\r``, ...) stay inside the term.
+    """
+    with open(path, encoding="utf-8", newline="") as handle:
+        text = handle.read()
+    lines = [line.removesuffix("\r") for line in text.split("\n")]
+    if lines[-1] == "":  # the last line's end, not an empty term
+        lines.pop()
     if size is None:
         return lines
     if size > len(lines):
