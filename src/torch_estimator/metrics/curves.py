@@ -86,10 +86,7 @@ def auc(
     >>> update_op.run(); value.compute()
     tensor(0.7500)
     """
-    if curve not in ("ROC", "PR"):
-        raise ValueError(
-            f"Curve must be either ROC or PR. Curve {curve} is unknown. Pass curve='ROC' or 'PR'."
-        )
+    _check_curve(curve)
     if summation_method not in _SUMMATION_METHODS:
         raise ValueError(
             f"Invalid summation_method: {summation_method} summation_method should be 'trapezoidal', "
@@ -131,10 +128,7 @@ def keras_auc(
     >>> update_op.run(); value.compute()
     tensor(0.)
     """
-    if curve not in ("ROC", "PR"):
-        raise ValueError(
-            f"Curve must be either ROC or PR. Curve {curve} is unknown. Pass curve='ROC' or 'PR'."
-        )
+    _check_curve(curve)
     return thresholds_metric(
         "auc",
         "auc",
@@ -263,6 +257,13 @@ def _specificity_at(counts: ConfusionAtThresholds, sensitivity: float) -> torch.
 def _evenly_spaced(num_thresholds: int, last: float) -> list[float]:
     inner = [(i + 1) * 1.0 / (num_thresholds - 1) for i in range(num_thresholds - 2)]
     return [0.0 - _KEPSILON, *inner, last]
+
+
+def _check_curve(curve: str) -> None:
+    if curve not in ("ROC", "PR"):
+        raise ValueError(
+            f"Curve must be either ROC or PR. Curve {curve} is unknown. Pass curve='ROC' or 'PR'."
+        )
 
 
 def _check_num_thresholds(num_thresholds: int) -> None:

@@ -226,7 +226,7 @@ class MultiLabelHead:
         metrics: dict[str, Any] = {
             loss_key: mean(terms.unweighted_loss.detach(), weights, name=loss_key),
             auc_key: keras_auc(labels, probabilities, weights, name=auc_key),
-            auc_pr_key: _auc_pr(labels, probabilities, weights, auc_pr_key),
+            auc_pr_key: keras_auc(labels, probabilities, weights, curve="PR", name=auc_pr_key),
         }
         metrics.update(regularization_metric(regularization_losses, terms.logits, self._name))
         metrics.update(threshold_metrics(labels, probabilities, weights, self.thresholds, self._name))
@@ -250,7 +250,9 @@ class MultiLabelHead:
             mean_key, class_auc_key, class_auc_pr_key = (key(template % suffix) for template in templates)
             metrics[mean_key] = mean(class_probabilities, weights, name=mean_key)
             metrics[class_auc_key] = keras_auc(class_labels, class_probabilities, weights, name=class_auc_key)
-            metrics[class_auc_pr_key] = _auc_pr(class_labels, class_probabilities, weights, class_auc_pr_key)
+            metrics[class_auc_pr_key] = keras_auc(
+                class_labels, class_probabilities, weights, curve="PR", name=class_auc_pr_key
+            )
         return metrics
 
     # The flow every head shares, bound as this head's method (TF's Head.create_estimator_spec).
@@ -258,12 +260,6 @@ class MultiLabelHead:
 
     def _key(self, key: str) -> str:
         return summary_key(key, self._name)
-
-
-def _auc_pr(
-    labels: torch.Tensor, probabilities: torch.Tensor, weights: torch.Tensor | None, name: str
-) -> Any:
-    return keras_auc(labels, probabilities, weights, curve="PR", name=name)
 
 
 def _is_id_lists(labels: Any) -> bool:
