@@ -486,8 +486,8 @@ class RMSProp(UpdateRule):
 
     ``keras=True`` is ``tf.keras.optimizers.legacy.RMSprop`` instead (what TF2's canned estimators
     build for ``'RMSProp'``): ``ms`` starts at zeros, and without momentum the step is
-    ``lr * g / (sqrt(denom - epsilon) + epsilon)``, epsilon outside the root (with momentum Keras
-    runs TF1's kernel).
+    ``lr * g / (sqrt(ms) + epsilon)`` (``ms - mg^2`` when centered), epsilon outside the root (with
+    momentum Keras runs TF1's kernel).
 
     >>> w = torch.nn.Parameter(torch.tensor([1.0]))
     >>> w.grad = torch.tensor([1.0])
@@ -524,21 +524,19 @@ class RMSProp(UpdateRule):
 
     def apply_dense(self, group: dict[str, Any], params: list[Tensor], grads: list[Tensor]) -> None:
         weight = 1 - group["decay"]
-        keras = group["keras"]
-        mean_squares = self.slots(params, "rms", _zeros if keras else _ones)
+        mean_squares = self.slots(params, "rms", _zeros if group["keras"] else _ones)
         moms = self.slots(params, "momentum", _zeros)
         torch._foreach_lerp_(mean_squares, torch._foreach_mul(grads, grads), weight)
+        variances = mean_squares
         if group["centered"]:
             mean_grads = self.slots(params, "mg", _zeros)
             torch._foreach_lerp_(mean_grads, grads, weight)
-            denominators = torch._foreach_addcmul(mean_squares, mean_grads, mean_grads, value=-1)
-        else:
-            denominators = torch._foreach_add(mean_squares, 0.0)
-        if keras and group["momentum"] == 0:  # Keras' own step: epsilon added after the root
-            torch._foreach_sqrt_(denominators)
+            variances = torch._foreach_addcmul(mean_squares, mean_grads, mean_grads, value=-1)
+        if group["keras"] and group["momentum"] == 0:  # Keras' own step: epsilon added after the root
+            denominators = torch._foreach_sqrt(variances)
             torch._foreach_add_(denominators, group["epsilon"])
         else:
-            torch._foreach_add_(denominators, group["epsilon"])
+            denominators = torch._foreach_add(variances, group["epsilon"])
             torch._foreach_sqrt_(denominators)
         torch._foreach_mul_(moms, group["momentum"])
         torch._foreach_addcdiv_(moms, grads, denominators, value=group["lr"])
