@@ -18,6 +18,7 @@ NAMESPACES = (
     "",
     "train",
     "layers",
+    "losses",
     "metrics",
     "summary",
     "initializers",

@@ -20,7 +20,16 @@ __all__ = ["Graph", "require_graph", "set_output_vocabulary"]
 # Plain attributes written on every model_fn call. nn.Module.__setattr__ checks each assignment for
 # Parameters, Modules and buffers (a few microseconds); these never hold any, so they skip it.
 _PER_CALL_ATTRIBUTES = frozenset(
-    {"call_memo", "scope", "named_tensors", "summaries", "building", "output_vocabularies"}
+    {
+        "call_memo",
+        "scope",
+        "named_tensors",
+        "summaries",
+        "building",
+        "output_vocabularies",
+        "regularization_losses",
+        "regularized_variables",
+    }
 )
 
 
@@ -74,6 +83,12 @@ class Graph(nn.Module):
         self.call_memo: dict[str, Any] = {}
         self.scope = ""
         self.scope_initializers: dict[str, Any] = {}
+        self.scope_regularizers: dict[str, Any] = {}
+        # The regularization losses of the current call (regularization.py), and the variables whose
+        # regularizers it has recorded; each variable's constraint, from its creation.
+        self.regularization_losses: list[Any] = []
+        self.regularized_variables: set[str] = set()
+        self.variable_constraints: dict[str, Any] = {}
         # A torch.amp.GradScaler for float16 training; optimizer.minimize scales the loss with it.
         self.grad_scaler = grad_scaler
         self._name_counts: dict[str, int] = {}
@@ -102,6 +117,8 @@ class Graph(nn.Module):
         self.named_tensors = {}
         self.summaries = {}
         self.output_vocabularies = {}
+        self.regularization_losses = []
+        self.regularized_variables = set()
         token = set_current_graph(self)
         try:
             return call_model_fn(

@@ -12,8 +12,14 @@ from torch import nn
 from torch_estimator.contract.current import current_graph
 from torch_estimator.graph import initializers
 from torch_estimator.graph.graph import require_graph
+from torch_estimator.graph.regularization import (
+    Constraint,
+    Regularizer,
+    regularize_variable,
+    scope_regularizer,
+)
 
-__all__ = ["get_module", "get_variable", "identity", "variable_scope"]
+__all__ = ["create_variable", "get_module", "get_variable", "identity", "variable_scope"]
 
 
 def get_variable(
@@ -21,7 +27,10 @@ def get_variable(
     shape: Sequence[int] | None = None,
     dtype: torch.dtype | None = None,
     initializer: Any = None,
+    regularizer: Regularizer | None = None,
     trainable: bool = True,
+    *,
+    constraint: Constraint | None = None,
 ) -> torch.Tensor:
     """The variable ``name`` under the current scope, created on the first call of model_fn.
 
@@ -29,6 +38,10 @@ def get_variable(
     or a number. The default is glorot-uniform for float variables and zeros for integer ones, as in
     TF, unless an enclosing ``variable_scope(initializer=...)`` sets another. A trainable float
     variable is an ``nn.Parameter``; anything else is a buffer (saved, not trained).
+
+    ``regularizer(variable)`` (default: the enclosing ``variable_scope``'s) is added to
+    ``te.losses.get_regularization_losses()`` once per call of model_fn. ``constraint``, given when
+    the variable is created, is applied by the optimizers after each update of it.
 
     Raises:
         ValueError: the variable exists with another shape (TF: "Trying to share variable").
@@ -55,7 +68,24 @@ def get_variable(
                 f"{tuple(existing.shape)}. The input to this layer has changed shape since the variable "
                 "was created; feed inputs of the same trailing shape on every call."
             )
-        return existing
+        variable = existing
+    else:
+        variable = create_variable(graph, full_name, shape, dtype, initializer, trainable, constraint)
+    regularize_variable(graph, full_name, variable, (regularizer or scope_regularizer(graph),))
+    return variable
+
+
+def create_variable(
+    graph: Any,
+    full_name: str,
+    shape: Sequence[int] | None,
+    dtype: torch.dtype | None,
+    initializer: Any,
+    trainable: bool,
+    constraint: Constraint | None,
+) -> torch.Tensor:
+    """Creates variable ``full_name`` in ``graph`` (``get_variable``'s first call; the initializer
+    default is looked up from the current scope)."""
     if isinstance(initializer, (torch.Tensor, int, float)) and not isinstance(initializer, bool):
         value = torch.as_tensor(initializer, dtype=dtype).clone()
         if shape is not None and tuple(value.shape) != tuple(shape):
@@ -73,6 +103,13 @@ def get_variable(
             floating = dtype.is_floating_point or dtype.is_complex
             initializer = initializers.glorot_uniform() if floating else initializers.zeros()
         value = initializer(tuple(shape), dtype=dtype)
+    if constraint is not None:
+        if not callable(constraint):
+            raise TypeError(
+                f"constraint of {full_name} must be a callable taking the variable and returning its "
+                f"projected value. Received: {constraint!r}."
+            )
+        graph.variable_constraints[full_name] = constraint
     return graph.add_variable(full_name, value, trainable)
 
 
@@ -100,6 +137,7 @@ def variable_scope(
     name_or_scope: str | None = None,
     default_name: str | None = None,
     initializer: Any = None,
+    regularizer: Regularizer | None = None,
     reuse: Any = None,
 ) -> Iterator[str]:
     """Puts the variables made inside under ``<scope>/``.
@@ -108,6 +146,8 @@ def variable_scope(
     layers inside are named afresh on each entry (``dnn/dense`` both times), as in TF.
     ``default_name`` is uniqued (``block``, ``block_1``, ...). Variables are always reused across
     calls (TF's ``AUTO_REUSE``), because model_fn runs on every step; ``reuse`` is accepted and ignored.
+    ``initializer`` and ``regularizer`` are the defaults of the variables made inside; as in TF, a
+    layer adds its own ``kernel_regularizer`` (say) to the scope's rather than replacing it.
 
     Yields:
         the full scope path.
@@ -121,18 +161,29 @@ def variable_scope(
         graph.open_scope(name)
     else:
         name = graph.unique_name(default_name or "")
-    with graph.name_scope(name) as scope:
-        previous = graph.scope_initializers.get(scope)
-        if initializer is not None:
-            graph.scope_initializers[scope] = initializer
-        try:
-            yield scope
-        finally:
-            if initializer is not None:
-                if previous is None:
-                    del graph.scope_initializers[scope]
-                else:
-                    graph.scope_initializers[scope] = previous
+    with (
+        graph.name_scope(name) as scope,
+        _scope_default(graph.scope_initializers, scope, initializer),
+        _scope_default(graph.scope_regularizers, scope, regularizer),
+    ):
+        yield scope
+
+
+@contextlib.contextmanager
+def _scope_default(defaults: dict[str, Any], scope: str, value: Any) -> Iterator[None]:
+    """Sets ``defaults[scope] = value`` (unless None) for the duration of the block."""
+    if value is None:
+        yield
+        return
+    previous = defaults.get(scope)
+    defaults[scope] = value
+    try:
+        yield
+    finally:
+        if previous is None:
+            del defaults[scope]
+        else:
+            defaults[scope] = previous
 
 
 def _scope_initializer(graph: Any) -> Any:

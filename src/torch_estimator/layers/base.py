@@ -2,7 +2,7 @@
 
 A layer call picks its name (``dense``, ``dense_1``, ... in call order within the current scope,
 or the ``name`` given, used as is), then finds its variables at ``<scope>/<name>/<variable>``. The
-first call creates them with ``te.get_variable``; later calls take the fast path of one dict lookup
+first call creates them as ``te.get_variable`` does; later calls take the fast path of one dict lookup
 per variable, because model_fn (and so every layer) runs on every training step.
 """
 
@@ -15,7 +15,13 @@ import torch
 
 from torch_estimator.graph import initializers
 from torch_estimator.graph.graph import Graph, require_graph
-from torch_estimator.graph.variables import get_variable
+from torch_estimator.graph.regularization import (
+    Constraint,
+    Regularizer,
+    regularize_variable,
+    scope_regularizer,
+)
+from torch_estimator.graph.variables import create_variable
 
 __all__ = [
     "ONES",
@@ -82,9 +88,13 @@ def layer_variable(
     inputs: torch.Tensor,
     dtype: torch.dtype = torch.float32,
     trainable: bool = True,
+    regularizer: Regularizer | None = None,
+    constraint: Constraint | None = None,
 ) -> torch.Tensor:
     """Variable ``<scope>/<layer>/<name>`` of ``shape``: found by name, or created on first use.
 
+    The enclosing ``variable_scope``'s regularizer and then ``regularizer`` are recorded once per
+    call (TF's layers add their own to the scope's); ``constraint`` is kept from the creation.
     ``inputs`` only serves the error message.
 
     Raises:
@@ -95,14 +105,16 @@ def layer_variable(
     found = graph.find_variable(full_name)
     if found is None:
         with graph.name_scope(layer):
-            return get_variable(name, shape, dtype=dtype, initializer=initializer, trainable=trainable)
-    if found.shape != shape:
+            found = create_variable(graph, full_name, shape, dtype, initializer, trainable, constraint)
+    elif found.shape != shape:
         raise ValueError(
             f"Input 0 of layer {full_name.rpartition('/')[0]} is incompatible with the layer: its variable "
             f"{full_name} was created with shape {tuple(found.shape)} on the first call, but an input of "
             f"shape {tuple(inputs.shape)} needs shape {shape}. Feed inputs of the same shape (apart from "
             "the batch dimension) on every call, or give this layer call its own name=."
         )
+    if regularizer is not None or graph.scope_regularizers:
+        regularize_variable(graph, full_name, found, (scope_regularizer(graph), regularizer))
     return found
 
 

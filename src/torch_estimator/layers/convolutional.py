@@ -14,6 +14,7 @@ from typing import Any
 import torch
 import torch.nn.functional as F
 
+from torch_estimator.graph.regularization import Constraint, Regularizer, regularize_activity
 from torch_estimator.layers.base import (
     ZEROS,
     Activation,
@@ -54,6 +55,11 @@ def conv1d(
     use_bias: bool = True,
     kernel_initializer: Any = None,
     bias_initializer: Any = ZEROS,
+    kernel_regularizer: Regularizer | None = None,
+    bias_regularizer: Regularizer | None = None,
+    activity_regularizer: Regularizer | None = None,
+    kernel_constraint: Constraint | None = None,
+    bias_constraint: Constraint | None = None,
     trainable: bool = True,
     name: str | None = None,
     reuse: Any = None,
@@ -73,7 +79,8 @@ def conv1d(
     del reuse  # always AUTO_REUSE: model_fn runs once per step
     return _convolution(
         inputs, 1, "conv1d", filters, kernel_size, strides, padding, data_format, dilation_rate,
-        activation, use_bias, kernel_initializer, bias_initializer, trainable, name,
+        activation, use_bias, kernel_initializer, bias_initializer, kernel_regularizer, bias_regularizer,
+        activity_regularizer, kernel_constraint, bias_constraint, trainable, name,
     )  # fmt: skip
 
 
@@ -89,6 +96,11 @@ def conv2d(
     use_bias: bool = True,
     kernel_initializer: Any = None,
     bias_initializer: Any = ZEROS,
+    kernel_regularizer: Regularizer | None = None,
+    bias_regularizer: Regularizer | None = None,
+    activity_regularizer: Regularizer | None = None,
+    kernel_constraint: Constraint | None = None,
+    bias_constraint: Constraint | None = None,
     trainable: bool = True,
     name: str | None = None,
     reuse: Any = None,
@@ -116,7 +128,8 @@ def conv2d(
     del reuse  # always AUTO_REUSE: model_fn runs once per step
     return _convolution(
         inputs, 2, "conv2d", filters, kernel_size, strides, padding, data_format, dilation_rate,
-        activation, use_bias, kernel_initializer, bias_initializer, trainable, name,
+        activation, use_bias, kernel_initializer, bias_initializer, kernel_regularizer, bias_regularizer,
+        activity_regularizer, kernel_constraint, bias_constraint, trainable, name,
     )  # fmt: skip
 
 
@@ -134,6 +147,11 @@ def _convolution(
     use_bias: bool,
     kernel_initializer: Any,
     bias_initializer: Any,
+    kernel_regularizer: Regularizer | None,
+    bias_regularizer: Regularizer | None,
+    activity_regularizer: Regularizer | None,
+    kernel_constraint: Constraint | None,
+    bias_constraint: Constraint | None,
     trainable: bool,
     name: str | None,
 ) -> torch.Tensor:
@@ -155,10 +173,30 @@ def _convolution(
     dtype = variable_dtype(inputs)
     kernel_shape = (*kernel_size, x.shape[1], filters)
     kernel = layer_variable(
-        graph, layer, "kernel", kernel_shape, kernel_initializer, inputs, dtype, trainable
+        graph,
+        layer,
+        "kernel",
+        kernel_shape,
+        kernel_initializer,
+        inputs,
+        dtype,
+        trainable,
+        kernel_regularizer,
+        kernel_constraint,
     )
     bias = (
-        layer_variable(graph, layer, "bias", (filters,), bias_initializer, inputs, dtype, trainable)
+        layer_variable(
+            graph,
+            layer,
+            "bias",
+            (filters,),
+            bias_initializer,
+            inputs,
+            dtype,
+            trainable,
+            bias_regularizer,
+            bias_constraint,
+        )
         if use_bias
         else None
     )
@@ -177,7 +215,10 @@ def _convolution(
     outputs = _CONV_FUNCTIONS[rank](x, weight, bias, strides, torch_padding, dilation)
     outputs = from_channels_first(outputs, data_format)
     activation_fn = get_activation(activation)
-    return outputs if activation_fn is None else activation_fn(outputs)
+    if activation_fn is not None:
+        outputs = activation_fn(outputs)
+    regularize_activity(graph, layer, outputs, activity_regularizer)
+    return outputs
 
 
 def conv2d_transpose(
@@ -191,6 +232,11 @@ def conv2d_transpose(
     use_bias: bool = True,
     kernel_initializer: Any = None,
     bias_initializer: Any = ZEROS,
+    kernel_regularizer: Regularizer | None = None,
+    bias_regularizer: Regularizer | None = None,
+    activity_regularizer: Regularizer | None = None,
+    kernel_constraint: Constraint | None = None,
+    bias_constraint: Constraint | None = None,
     trainable: bool = True,
     name: str | None = None,
     reuse: Any = None,
@@ -226,10 +272,30 @@ def conv2d_transpose(
     dtype = variable_dtype(inputs)
     kernel_shape = (*kernel_size, filters, x.shape[1])
     kernel = layer_variable(
-        graph, layer, "kernel", kernel_shape, kernel_initializer, inputs, dtype, trainable
+        graph,
+        layer,
+        "kernel",
+        kernel_shape,
+        kernel_initializer,
+        inputs,
+        dtype,
+        trainable,
+        kernel_regularizer,
+        kernel_constraint,
     )
     bias = (
-        layer_variable(graph, layer, "bias", (filters,), bias_initializer, inputs, dtype, trainable)
+        layer_variable(
+            graph,
+            layer,
+            "bias",
+            (filters,),
+            bias_initializer,
+            inputs,
+            dtype,
+            trainable,
+            bias_regularizer,
+            bias_constraint,
+        )
         if use_bias
         else None
     )
@@ -250,7 +316,10 @@ def conv2d_transpose(
         outputs = outputs[..., : x.shape[2] * strides[0], : x.shape[3] * strides[1]]
     outputs = from_channels_first(outputs, data_format)
     activation_fn = get_activation(activation)
-    return outputs if activation_fn is None else activation_fn(outputs)
+    if activation_fn is not None:
+        outputs = activation_fn(outputs)
+    regularize_activity(graph, layer, outputs, activity_regularizer)
+    return outputs
 
 
 def _check_filters(filters: Any, layer: str) -> None:

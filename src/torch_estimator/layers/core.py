@@ -8,6 +8,7 @@ from typing import Any
 import torch
 import torch.nn.functional as F
 
+from torch_estimator.graph.regularization import Constraint, Regularizer, regularize_activity
 from torch_estimator.layers.base import (
     ZEROS,
     Activation,
@@ -31,6 +32,11 @@ def dense(
     use_bias: bool = True,
     kernel_initializer: Any = None,
     bias_initializer: Any = ZEROS,
+    kernel_regularizer: Regularizer | None = None,
+    bias_regularizer: Regularizer | None = None,
+    activity_regularizer: Regularizer | None = None,
+    kernel_constraint: Constraint | None = None,
+    bias_constraint: Constraint | None = None,
     trainable: bool = True,
     name: str | None = None,
     reuse: Any = None,
@@ -42,6 +48,11 @@ def dense(
     defaults to ``dense``, ``dense_1``, ... in call order; a given name is used as is, so two calls
     with one name share variables (``reuse`` is accepted and ignored: variables are always reused).
     Inputs of any rank ≥ 2 work: leading axes are batch axes.
+
+    Regularizers (``callable(tensor) -> scalar``) add to ``te.losses.get_regularization_losses()``:
+    the kernel's and the bias's once per call of model_fn, the activity regularizer's (of the
+    output, divided by the batch size) at every call of the layer. Constraints are applied by the
+    optimizers after each update.
 
     Raises:
         ValueError: the input's last dimension differs from the one the kernel was created for.
@@ -68,10 +79,30 @@ def dense(
         )
     dtype = variable_dtype(inputs)
     kernel = layer_variable(
-        graph, layer, "kernel", (inputs.shape[-1], units), kernel_initializer, inputs, dtype, trainable
+        graph,
+        layer,
+        "kernel",
+        (inputs.shape[-1], units),
+        kernel_initializer,
+        inputs,
+        dtype,
+        trainable,
+        kernel_regularizer,
+        kernel_constraint,
     )
     bias = (
-        layer_variable(graph, layer, "bias", (units,), bias_initializer, inputs, dtype, trainable)
+        layer_variable(
+            graph,
+            layer,
+            "bias",
+            (units,),
+            bias_initializer,
+            inputs,
+            dtype,
+            trainable,
+            bias_regularizer,
+            bias_constraint,
+        )
         if use_bias
         else None
     )
@@ -82,7 +113,10 @@ def dense(
     else:
         outputs = F.linear(x, kernel.t(), bias)
     activation_fn = get_activation(activation)
-    return outputs if activation_fn is None else activation_fn(outputs)
+    if activation_fn is not None:
+        outputs = activation_fn(outputs)
+    regularize_activity(graph, layer, outputs, activity_regularizer)
+    return outputs
 
 
 def dropout(

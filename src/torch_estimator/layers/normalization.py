@@ -8,6 +8,7 @@ from typing import Any
 import torch
 import torch.nn.functional as F
 
+from torch_estimator.graph.regularization import Constraint, Regularizer
 from torch_estimator.layers.base import (
     ONES,
     ZEROS,
@@ -43,6 +44,10 @@ def batch_normalization(
     gamma_initializer: Any = ONES,
     moving_mean_initializer: Any = ZEROS,
     moving_variance_initializer: Any = ONES,
+    beta_regularizer: Regularizer | None = None,
+    gamma_regularizer: Regularizer | None = None,
+    beta_constraint: Constraint | None = None,
+    gamma_constraint: Constraint | None = None,
     training: bool | torch.Tensor = False,
     trainable: bool = True,
     name: str | None = None,
@@ -66,6 +71,8 @@ def batch_normalization(
 
     Variables: ``<name>/gamma``, ``beta`` (trainable), ``moving_mean``, ``moving_variance`` (buffers:
     saved, not trained), of shape ``[channels]``; ``name`` defaults to ``batch_normalization``.
+    ``gamma_regularizer`` and ``beta_regularizer`` add to ``te.losses.get_regularization_losses()``
+    (gamma's first, as TF); the constraints are applied by the optimizers after each update.
 
     >>> from torch_estimator.graph import Graph
     >>> from torch_estimator.contract import EstimatorSpec
@@ -91,11 +98,18 @@ def batch_normalization(
         param_shape = tuple(inputs.shape[i] if i in axes else 1 for i in range(rank))
     dtype = variable_dtype(inputs)
 
-    def variable(name: str, initializer: Any, trainable: bool) -> torch.Tensor:
-        return layer_variable(graph, layer, name, param_shape, initializer, inputs, dtype, trainable)
+    def variable(
+        name: str, initializer: Any, trainable: bool, regularizer: Any = None, constraint: Any = None
+    ) -> torch.Tensor:
+        return layer_variable(
+            graph, layer, name, param_shape, initializer, inputs, dtype, trainable, regularizer, constraint
+        )
 
-    gamma = variable("gamma", gamma_initializer, trainable) if scale else None
-    beta = variable("beta", beta_initializer, trainable) if center else None
+    gamma = beta = None
+    if scale:
+        gamma = variable("gamma", gamma_initializer, trainable, gamma_regularizer, gamma_constraint)
+    if center:
+        beta = variable("beta", beta_initializer, trainable, beta_regularizer, beta_constraint)
     moving_mean = variable("moving_mean", moving_mean_initializer, False)
     moving_variance = variable("moving_variance", moving_variance_initializer, False)
 

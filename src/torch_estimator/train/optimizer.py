@@ -11,6 +11,7 @@ import torch
 
 from torch_estimator.contract.train_op import TrainOp
 from torch_estimator.graph.graph import Graph, require_graph
+from torch_estimator.graph.regularization import Constraint, apply_constraints
 from torch_estimator.train.fused_rows import FusedRows, FusedRowsRegistry, fused_rows_registry
 from torch_estimator.train.update_rules import UpdateRule
 
@@ -30,6 +31,18 @@ class OptimizerState:
         self.optimizer = torch_optimizer
         self.variable_names = variable_names
         self._fused: tuple[int, FusedTables] = (-1, FusedTables([], []))
+
+    def constraints(self, graph: Graph) -> list[tuple[torch.Tensor, Constraint]]:
+        """``(variable, constraint)`` for this optimizer's variables made with a constraint."""
+        if not graph.variable_constraints:
+            return []
+        found = graph.variable_constraints
+        return [
+            (param, found[name])
+            for group in self.optimizer.param_groups
+            for param in group["params"]
+            if (name := self.variable_names.get(id(param))) in found
+        ]
 
     def fused_tables(self, registry: FusedRowsRegistry) -> FusedTables:
         """The fused tables (``train.fused_rows``) with members among this optimizer's variables.
@@ -222,6 +235,7 @@ class Optimizer:
             global_step=global_step,
             owner=self.name,
             fused=state.fused_tables(fused_rows_registry(graph)),
+            constraints=state.constraints(graph),
         )
         return TrainOp(step, name=name or f"{self.name}/minimize", graph=graph)
 
@@ -276,11 +290,14 @@ class Optimizer:
         apply_update = getattr(state.optimizer, "update", state.optimizer.step)
 
         sparse_ok = accepts_sparse_gradients(state.optimizer)
+        constraints = state.constraints(graph)
 
         def step() -> None:
             for grad, variable in pairs:
                 variable.grad = grad if sparse_ok or grad is None or not grad.is_sparse else grad.to_dense()
             apply_update()
+            if constraints:
+                apply_constraints(constraints)
             if global_step is not None:
                 _advance(global_step)
 
@@ -368,6 +385,7 @@ class MinimizeStep:
         global_step: torch.Tensor | None = None,
         owner: str = "Optimizer",
         fused: FusedTables | None = None,
+        constraints: Sequence[tuple[torch.Tensor, Constraint]] = (),
     ) -> None:
         self.loss = loss
         self.optimizer = optimizer
@@ -376,6 +394,7 @@ class MinimizeStep:
         self.scaler = scaler
         self.global_step = global_step
         self.owner = owner
+        self.constraints = constraints  # applied after each update, as TF1's optimizers did
         # Our TF rules expose update(): step() without torch's per-call profiler wrapper.
         self.apply_update = getattr(optimizer, "update", optimizer.step)
         self.densify = clip_norm is not None or not accepts_sparse_gradients(optimizer)
@@ -434,6 +453,8 @@ class MinimizeStep:
                 self.optimizer.update(self.fused_whole)  # type: ignore[call-arg]
             else:
                 self.apply_update()
+        if self.constraints:
+            apply_constraints(self.constraints)
         if self.global_step is not None:
             _advance(self.global_step)
 
