@@ -179,7 +179,7 @@ def test_estimator_trains_with_regularized_and_constrained_layers(tmp_path):
         train_op = te.train.AdamOptimizer(0.1).minimize(loss, global_step=te.train.get_global_step())
         return EstimatorSpec(mode, loss=loss, train_op=train_op)
 
-    features = torch.randn(64, 3)
+    features = torch.randn(64, 3, generator=torch.Generator().manual_seed(0))
     labels = features.sum(-1) + 5.0  # the best bias is 5: the constraint holds it at 0
     estimator = te.Estimator(model_fn, model_dir=str(tmp_path))
     estimator.train(lambda: iter([(features, labels)] * 20))
@@ -187,12 +187,59 @@ def test_estimator_trains_with_regularized_and_constrained_layers(tmp_path):
 
 
 def test_bad_regularizer_and_constraint_name_the_variable():
-    with pytest.raises(TypeError, match="regularizer of dense/kernel must be a callable"):
+    with pytest.raises(TypeError, match="kernel_regularizer of dense/kernel must be a callable"):
         losses_of(lambda x: dense(x, 2, kernel_regularizer=0.1), torch.ones(2, 3))
-    with pytest.raises(TypeError, match="constraint of dense/bias must be a callable"):
+    with pytest.raises(TypeError, match="bias_constraint of dense/bias must be a callable"):
         losses_of(lambda x: dense(x, 2, bias_constraint="non_neg"), torch.ones(2, 3))
+
+
+def test_a_constraint_returning_another_shape_raises_naming_the_variable():
+    def model_fn(features, mode):
+        w = get_variable("w", [2], initializer=1.0, constraint=lambda v: v.norm())
+        loss = (w * features).sum()
+        return EstimatorSpec(mode, loss=loss, train_op=te.train.GradientDescentOptimizer(0.1).minimize(loss))
+
+    graph = Graph(model_fn)
+    with pytest.raises(ValueError, match=r"The constraint of w returned \(\); .* shape \(2,\)"):
+        graph(torch.ones(2), None, ModeKeys.TRAIN).train_op()
+
+
+def test_regularizers_are_fixed_when_the_variable_is_created():
+    def body(x):
+        dense(x, 2, name="d")
+        dense(x, 2, name="d", kernel_regularizer=constant(1.0))  # shares d/kernel: TF adds nothing
+
+    assert losses_of(body, torch.ones(2, 3)) == []
+
+
+def test_an_activity_loss_is_taken_at_the_layer_call():
+    def body(x):
+        outputs = dense(x, 2, kernel_initializer=init.ones(), activity_regularizer=lambda y: y.sum())
+        outputs += 100.0  # an in-place change after the call does not reach the loss (TF: 6.0)
+
+    assert losses_of(body, torch.ones(2, 3)) == [6.0]
+
+
+def test_a_scope_regularizer_reaches_feature_column_variables_on_every_call():
+    column = te.feature_column.embedding_column(
+        te.feature_column.categorical_column_with_identity("id", 4), 2, initializer=init.ones()
+    )
+    counts = []
+
+    def model_fn(features, mode):
+        with variable_scope("s", regularizer=lambda w: w.sum()):
+            net = te.feature_column.input_layer(features, [column])
+        counts.append([float(loss.detach()) for loss in get_regularization_losses()])
+        return EstimatorSpec(mode, predictions=net)
+
+    graph = Graph(model_fn)
+    for _ in range(2):
+        graph({"id": torch.tensor([[1], [2]])}, None, ModeKeys.PREDICT)
+    assert counts == [[8.0], [8.0]]  # the 4 x 2 table of ones, once per call
 
 
 def test_reading_the_losses_outside_model_fn_raises():
     with pytest.raises(RuntimeError, match="get_regularization_losses must be called inside model_fn"):
         get_regularization_losses()
+    with pytest.raises(RuntimeError, match="get_regularization_loss must be called inside model_fn"):
+        get_regularization_loss()

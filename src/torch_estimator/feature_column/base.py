@@ -21,6 +21,7 @@ import torch
 
 from torch_estimator.feature_column.ids import IdBatch
 from torch_estimator.graph.graph import Graph
+from torch_estimator.graph.regularization import regularize_variable
 from torch_estimator.graph.variables import get_variable
 
 __all__ = [
@@ -226,12 +227,16 @@ class ColumnVariables:
                 )
             finally:
                 self.graph.scope = outer
-        elif tuple(found.shape) != tuple(shape):
-            raise ValueError(
-                f"Column {self.column_scope}: variable {full_name} exists with shape {tuple(found.shape)}, "
-                f"but the column now needs shape {tuple(shape)}. The column changed (num_buckets, dimension "
-                "or input shape) since the variable was created; use the same columns on every call."
-            )
+        else:
+            if tuple(found.shape) != tuple(shape):
+                raise ValueError(
+                    f"Column {self.column_scope}: variable {full_name} exists with shape "
+                    f"{tuple(found.shape)}, but the column now needs shape {tuple(shape)}. The column "
+                    "changed (num_buckets, dimension or input shape) since the variable was created; use the "
+                    "same columns on every call."
+                )
+            if self.graph.variable_regularizers:  # a variable_scope(regularizer=...) around the column
+                regularize_variable(self.graph, full_name, found)
         self.created.append(found)
         return found
 

@@ -84,11 +84,12 @@ class Graph(nn.Module):
         self.scope = ""
         self.scope_initializers: dict[str, Any] = {}
         self.scope_regularizers: dict[str, Any] = {}
-        # The regularization losses of the current call (regularization.py), and the variables whose
-        # regularizers it has recorded; each variable's constraint, from its creation.
+        # Each variable's regularizers and constraint, fixed at its creation; the regularization
+        # losses of the current call and the variables whose losses it has recorded (regularization.py).
+        self.variable_regularizers: dict[str, tuple[Any, ...]] = {}
+        self.variable_constraints: dict[str, Any] = {}
         self.regularization_losses: list[Any] = []
         self.regularized_variables: set[str] = set()
-        self.variable_constraints: dict[str, Any] = {}
         # A torch.amp.GradScaler for float16 training; optimizer.minimize scales the loss with it.
         self.grad_scaler = grad_scaler
         self._name_counts: dict[str, int] = {}

@@ -4,10 +4,10 @@ TF's ``get_variable(regularizer=...)``, ``variable_scope(regularizer=...)`` and 
 ``*_regularizer`` arguments put a loss in the graph's ``REGULARIZATION_LOSSES`` collection when a
 variable is created (an activity regularizer's at every layer call), and
 ``tf.compat.v1.losses.get_regularization_loss()`` summed the collection. model_fn runs once per step
-here, so the Graph records the losses of each call afresh, in TF's order: a variable's regularizers
-the first time the call meets the variable (the scope's default, then a layer's own), an activity
-regularizer at each layer call. A loss is computed when it is read, from the variable or the layer
-output the call recorded: a model_fn that never reads them pays nothing.
+here, so the Graph records the losses of each call afresh, in TF's order: a variable's regularizers,
+fixed at its creation (the scope's default, then a layer's own), the first time the call meets the
+variable; an activity regularizer's at each layer call. A variable's loss is computed when it is
+read, from the current weights: a model_fn that never reads them pays nothing.
 
 A constraint (``kernel_constraint=``, ``get_variable(constraint=...)``) belongs to the variable from
 its creation; the optimizers apply it after each update of that variable, as TF1's did.
@@ -29,6 +29,8 @@ __all__ = [
     "RegularizationLoss",
     "Regularizer",
     "apply_constraints",
+    "attach_constraint",
+    "attach_regularizers",
     "get_regularization_loss",
     "get_regularization_losses",
     "regularize_activity",
@@ -45,60 +47,78 @@ Constraint = Callable[[torch.Tensor], torch.Tensor]
 
 @dataclasses.dataclass(frozen=True)
 class RegularizationLoss:
-    """One entry of a call's regularization losses: ``regularizer(tensor)``, divided by the batch
-    size for an activity regularizer (as Keras divides it), computed when read.
-
-    ``name`` is TF's: ``<variable>/Regularizer`` or ``<layer>/ActivityRegularizer``; the ``scope``
-    of ``get_regularization_losses`` matches it.
+    """One entry of a call's regularization losses, named as TF named it: ``<variable>/Regularizer``
+    (``regularizer(variable)``, computed when read, from the current weights) or
+    ``<layer>/ActivityRegularizer`` (computed at the layer call, so later in-place changes of the
+    output do not reach it). The ``scope`` of ``get_regularization_losses`` matches the name.
 
     >>> RegularizationLoss("w/Regularizer", lambda w: w.sum(), torch.ones(3)).value()
     tensor(3.)
     """
 
     name: str
-    regularizer: Regularizer
-    tensor: torch.Tensor
-    per_example: bool = False
+    regularizer: Regularizer | None
+    tensor: torch.Tensor | None
 
     def value(self) -> torch.Tensor | None:
-        """The loss now, a 0-d tensor (None when the regularizer returns None)."""
-        loss = self.regularizer(self.tensor)
-        if loss is None:
-            return None
-        if not isinstance(loss, torch.Tensor):
-            loss = torch.as_tensor(loss, dtype=torch.float32, device=self.tensor.device)
-        if self.per_example:
-            loss = loss / self.tensor.shape[0]
-        return loss
+        """The loss, a 0-d tensor (None when the regularizer returned None)."""
+        if self.regularizer is None:
+            return self.tensor
+        return _as_loss(self.regularizer(self.tensor), self.tensor)
 
 
-def regularize_variable(
-    graph: Graph, name: str, variable: torch.Tensor, regularizers: Sequence[Regularizer | None]
+def attach_regularizers(
+    graph: Graph, name: str, regularizers: Sequence[tuple[str, Regularizer | None]]
 ) -> None:
-    """Records the ``regularizers`` of variable ``name`` (a full name) the first time this model_fn
-    call meets it; later meetings in the call add nothing, as TF added them once, at creation."""
-    if name in graph.regularized_variables:
+    """Gives the variable ``name`` (a full name), being created, its regularizers: ``(argument,
+    regularizer)`` pairs in TF's order, the argument named in the error. TF fixed them at creation."""
+    found = []
+    for argument, regularizer in regularizers:
+        if regularizer is not None:
+            _check_callable(regularizer, argument, name, "a scalar loss", "lambda w: 0.01 * w.square().sum()")
+            found.append(regularizer)
+    if found:
+        graph.variable_regularizers[name] = tuple(found)
+
+
+def attach_constraint(graph: Graph, name: str, constraint: Constraint | None, argument: str) -> None:
+    """Gives the variable ``name``, being created, its constraint (``argument`` names it in the error)."""
+    if constraint is not None:
+        _check_callable(constraint, argument, name, "its projected value", "lambda v: v.clamp(min=0.0)")
+        graph.variable_constraints[name] = constraint
+
+
+def regularize_variable(graph: Graph, name: str, variable: torch.Tensor) -> None:
+    """Records the regularizers of variable ``name`` the first time this model_fn call meets it;
+    later meetings in the call add nothing, as TF added them once, at creation."""
+    regularizers = graph.variable_regularizers.get(name)
+    if regularizers is None or name in graph.regularized_variables:
         return
     graph.regularized_variables.add(name)
     for regularizer in regularizers:
-        if regularizer is not None:
-            _check_callable(regularizer, "regularizer", name)
-            entry = RegularizationLoss(f"{name}/Regularizer", regularizer, variable)
-            graph.regularization_losses.append(entry)
+        graph.regularization_losses.append(RegularizationLoss(f"{name}/Regularizer", regularizer, variable))
 
 
 def regularize_activity(
     graph: Graph, layer: str, outputs: torch.Tensor, regularizer: Regularizer | None
 ) -> None:
-    """Records ``regularizer(outputs) / batch size`` for layer ``layer`` (its name in the current
-    scope), at each call of the layer."""
+    """Records ``regularizer(outputs) / batch size`` (as Keras divides it) for layer ``layer`` (its
+    name in the current scope), computed now, at each call of the layer."""
     if regularizer is None:
         return
     name = graph.scoped(layer)
-    _check_callable(regularizer, "activity_regularizer", name)
-    graph.regularization_losses.append(
-        RegularizationLoss(f"{name}/ActivityRegularizer", regularizer, outputs, per_example=True)
-    )
+    example = "lambda y: 0.01 * y.square().sum()"
+    _check_callable(regularizer, "activity_regularizer", name, "a scalar loss", example)
+    loss = _as_loss(regularizer(outputs), outputs)
+    if loss is not None:
+        loss = loss / outputs.shape[0]
+    graph.regularization_losses.append(RegularizationLoss(f"{name}/ActivityRegularizer", None, loss))
+
+
+def _as_loss(loss: Any, like: torch.Tensor) -> torch.Tensor | None:
+    if loss is None or isinstance(loss, torch.Tensor):
+        return loss
+    return torch.as_tensor(loss, dtype=torch.float32, device=like.device)
 
 
 def scope_regularizer(graph: Graph) -> Regularizer | None:
@@ -132,7 +152,10 @@ def get_regularization_losses(scope: str | None = None) -> list[torch.Tensor]:
     >>> te.Graph(model_fn)(torch.ones(4, 2), None, te.ModeKeys.EVAL).loss
     tensor(1., grad_fn=<MulBackward0>)
     """
-    graph = require_graph("te.losses.get_regularization_losses")
+    return _losses(require_graph("te.losses.get_regularization_losses"), scope)
+
+
+def _losses(graph: Graph, scope: str | None) -> list[torch.Tensor]:
     pattern = None if scope is None else re.compile(scope)
     losses = []
     for entry in graph.regularization_losses:
@@ -154,26 +177,40 @@ def get_regularization_loss(
         RuntimeError: called outside model_fn.
     """
     del name  # tensors have no names here
-    losses = get_regularization_losses(scope)
+    graph = require_graph("te.losses.get_regularization_loss")
+    losses = _losses(graph, scope)
     if not losses:
-        return torch.zeros((), dtype=torch.float32, device=require_graph("te.losses").device)
+        return torch.zeros((), dtype=torch.float32, device=graph.device)
     total = losses[0]
     for loss in losses[1:]:
         total = total + loss
     return total
 
 
-def apply_constraints(pairs: Sequence[tuple[torch.Tensor, Constraint]]) -> None:
-    """Replaces each variable by ``constraint(variable)``, in place, for the variables updated."""
+def apply_constraints(pairs: Sequence[tuple[str, torch.Tensor, Constraint]]) -> None:
+    """Replaces each ``(name, variable, constraint)``'s variable by ``constraint(variable)``, in
+    place, for the variables that had a gradient (the ones updated).
+
+    Raises:
+        ValueError: a constraint returned a value of another shape than its variable's.
+    """
     with torch.no_grad():
-        for variable, constraint in pairs:
-            if variable.grad is not None:
-                variable.copy_(constraint(variable))
+        for name, variable, constraint in pairs:
+            if variable.grad is None:
+                continue
+            value = constraint(variable)
+            if not isinstance(value, torch.Tensor) or value.shape != variable.shape:
+                shape = tuple(value.shape) if isinstance(value, torch.Tensor) else type(value).__name__
+                raise ValueError(
+                    f"The constraint of {name} returned {shape}; it must return the variable's new value, "
+                    f"a tensor of shape {tuple(variable.shape)}."
+                )
+            variable.copy_(value)
 
 
-def _check_callable(value: Any, argument: str, owner: str) -> None:
+def _check_callable(value: Any, argument: str, owner: str, returns: str, example: str) -> None:
     if not callable(value):
         raise TypeError(
-            f"{argument} of {owner} must be a callable taking the tensor and returning a scalar loss. "
-            f"Received: {value!r}."
+            f"{argument} of {owner} must be a callable taking the tensor and returning {returns}, e.g. "
+            f"{example}. Received: {value!r} (Keras names such as 'l2' or 'non_neg' are not accepted)."
         )

@@ -11,10 +11,12 @@ from torch import nn
 
 from torch_estimator.contract.current import current_graph
 from torch_estimator.graph import initializers
-from torch_estimator.graph.graph import require_graph
+from torch_estimator.graph.graph import Graph, require_graph
 from torch_estimator.graph.regularization import (
     Constraint,
     Regularizer,
+    attach_constraint,
+    attach_regularizers,
     regularize_variable,
     scope_regularizer,
 )
@@ -70,22 +72,30 @@ def get_variable(
             )
         variable = existing
     else:
-        variable = create_variable(graph, full_name, shape, dtype, initializer, trainable, constraint)
-    regularize_variable(graph, full_name, variable, (regularizer or scope_regularizer(graph),))
+        if regularizer is None:
+            regularizer = scope_regularizer(graph)
+        regularizers = (("regularizer", regularizer),)
+        variable = create_variable(
+            graph, full_name, shape, dtype, initializer, trainable, regularizers, constraint
+        )
+    regularize_variable(graph, full_name, variable)
     return variable
 
 
 def create_variable(
-    graph: Any,
+    graph: Graph,
     full_name: str,
     shape: Sequence[int] | None,
     dtype: torch.dtype | None,
     initializer: Any,
     trainable: bool,
-    constraint: Constraint | None,
+    regularizers: Sequence[tuple[str, Regularizer | None]] = (),
+    constraint: Constraint | None = None,
+    constraint_argument: str = "constraint",
 ) -> torch.Tensor:
     """Creates variable ``full_name`` in ``graph`` (``get_variable``'s first call; the initializer
-    default is looked up from the current scope)."""
+    default is looked up from the current scope), with its ``(argument, regularizer)`` pairs and its
+    constraint (``attach_regularizers``, ``attach_constraint``)."""
     if isinstance(initializer, (torch.Tensor, int, float)) and not isinstance(initializer, bool):
         value = torch.as_tensor(initializer, dtype=dtype).clone()
         if shape is not None and tuple(value.shape) != tuple(shape):
@@ -103,13 +113,8 @@ def create_variable(
             floating = dtype.is_floating_point or dtype.is_complex
             initializer = initializers.glorot_uniform() if floating else initializers.zeros()
         value = initializer(tuple(shape), dtype=dtype)
-    if constraint is not None:
-        if not callable(constraint):
-            raise TypeError(
-                f"constraint of {full_name} must be a callable taking the variable and returning its "
-                f"projected value. Received: {constraint!r}."
-            )
-        graph.variable_constraints[full_name] = constraint
+    attach_regularizers(graph, full_name, regularizers)
+    attach_constraint(graph, full_name, constraint, constraint_argument)
     return graph.add_variable(full_name, value, trainable)
 
 

@@ -93,8 +93,8 @@ def layer_variable(
 ) -> torch.Tensor:
     """Variable ``<scope>/<layer>/<name>`` of ``shape``: found by name, or created on first use.
 
-    The enclosing ``variable_scope``'s regularizer and then ``regularizer`` are recorded once per
-    call (TF's layers add their own to the scope's); ``constraint`` is kept from the creation.
+    The enclosing ``variable_scope``'s regularizer and then ``regularizer``, fixed at the creation as
+    ``constraint`` is, are recorded once per call of model_fn.
     ``inputs`` only serves the error message.
 
     Raises:
@@ -104,8 +104,23 @@ def layer_variable(
     full_name = f"{graph.scope}/{layer}/{name}" if graph.scope else f"{layer}/{name}"
     found = graph.find_variable(full_name)
     if found is None:
+        # TF's layers add their own regularizer to the scope's default rather than replacing it.
+        regularizers = (
+            ("variable_scope regularizer", scope_regularizer(graph)),
+            (f"{name}_regularizer", regularizer),
+        )
         with graph.name_scope(layer):
-            found = create_variable(graph, full_name, shape, dtype, initializer, trainable, constraint)
+            found = create_variable(
+                graph,
+                full_name,
+                shape,
+                dtype,
+                initializer,
+                trainable,
+                regularizers,
+                constraint,
+                f"{name}_constraint",
+            )
     elif found.shape != shape:
         raise ValueError(
             f"Input 0 of layer {full_name.rpartition('/')[0]} is incompatible with the layer: its variable "
@@ -113,8 +128,8 @@ def layer_variable(
             f"shape {tuple(inputs.shape)} needs shape {shape}. Feed inputs of the same shape (apart from "
             "the batch dimension) on every call, or give this layer call its own name=."
         )
-    if regularizer is not None or graph.scope_regularizers:
-        regularize_variable(graph, full_name, found, (scope_regularizer(graph), regularizer))
+    if graph.variable_regularizers:
+        regularize_variable(graph, full_name, found)
     return found
 
 

@@ -32,17 +32,19 @@ class OptimizerState:
         self.variable_names = variable_names
         self._fused: tuple[int, FusedTables] = (-1, FusedTables([], []))
 
-    def constraints(self, graph: Graph) -> list[tuple[torch.Tensor, Constraint]]:
-        """``(variable, constraint)`` for this optimizer's variables made with a constraint."""
-        if not graph.variable_constraints:
-            return []
+    def constraints(self, graph: Graph) -> list[tuple[str, torch.Tensor, Constraint]]:
+        """``(name, variable, constraint)`` for this optimizer's variables made with a constraint."""
         found = graph.variable_constraints
-        return [
-            (param, found[name])
-            for group in self.optimizer.param_groups
-            for param in group["params"]
-            if (name := self.variable_names.get(id(param))) in found
-        ]
+        pairs: list[tuple[str, torch.Tensor, Constraint]] = []
+        if not found:
+            return pairs
+        # A plain loop: torch.compile breaks its graph on an assignment expression in a comprehension.
+        for group in self.optimizer.param_groups:
+            for param in group["params"]:
+                name = self.variable_names.get(id(param))
+                if name in found:
+                    pairs.append((name, param, found[name]))
+        return pairs
 
     def fused_tables(self, registry: FusedRowsRegistry) -> FusedTables:
         """The fused tables (``train.fused_rows``) with members among this optimizer's variables.
@@ -344,6 +346,11 @@ def _resolve(value: Any) -> Any:
     return value
 
 
+def _found_inf(scaler: Any, optimizer: torch.optim.Optimizer) -> bool:
+    """Whether ``scaler.step(optimizer)`` just skipped the step for inf or NaN gradients."""
+    return any(bool(found) for found in scaler._found_inf_per_device(optimizer).values())
+
+
 def _advance(global_step: torch.Tensor) -> None:
     # global_step never requires grad, so an in-place add needs no no_grad() context.
     global_step.add_(1)
@@ -385,7 +392,7 @@ class MinimizeStep:
         global_step: torch.Tensor | None = None,
         owner: str = "Optimizer",
         fused: FusedTables | None = None,
-        constraints: Sequence[tuple[torch.Tensor, Constraint]] = (),
+        constraints: Sequence[tuple[str, torch.Tensor, Constraint]] = (),
     ) -> None:
         self.loss = loss
         self.optimizer = optimizer
@@ -434,7 +441,9 @@ class MinimizeStep:
             self.loss.backward()
 
     def apply(self) -> None:
-        """Clips and applies the gradients now in ``.grad``, then advances the global step if given."""
+        """Clips and applies the gradients now in ``.grad``, applies the variables' constraints, then
+        advances the global step if given."""
+        updated = True
         for table in self.fused_split:
             table.split_gradient()
         if self.densify:
@@ -446,6 +455,8 @@ class MinimizeStep:
                 self.scaler.unscale_(self.optimizer)
                 torch.nn.utils.clip_grad_norm_(self.params, self.clip_norm)
             self.scaler.step(self.optimizer)
+            # A step the scaler skipped (inf gradients) updated nothing: nothing to constrain either.
+            updated = not self.constraints or not _found_inf(self.scaler, self.optimizer)
         else:
             if self.clip_norm is not None:
                 torch.nn.utils.clip_grad_norm_(self.params, self.clip_norm)
@@ -453,7 +464,7 @@ class MinimizeStep:
                 self.optimizer.update(self.fused_whole)  # type: ignore[call-arg]
             else:
                 self.apply_update()
-        if self.constraints:
+        if self.constraints and updated:
             apply_constraints(self.constraints)
         if self.global_step is not None:
             _advance(self.global_step)
