@@ -35,6 +35,7 @@ __all__ = [
     "get_regularization_losses",
     "regularize_activity",
     "regularize_variable",
+    "scope_default",
     "scope_regularizer",
 ]
 
@@ -123,11 +124,16 @@ def _as_loss(loss: Any, like: torch.Tensor) -> torch.Tensor | None:
 
 def scope_regularizer(graph: Graph) -> Regularizer | None:
     """The regularizer of the innermost enclosing ``variable_scope`` that set one."""
-    if not graph.scope_regularizers:
+    return scope_default(graph, graph.scope_regularizers)
+
+
+def scope_default(graph: Graph, defaults: dict[str, Any]) -> Any:
+    """The value of ``defaults`` (scope -> value) for the innermost enclosing scope that has one."""
+    if not defaults:
         return None
     scope = graph.scope
     while True:
-        found = graph.scope_regularizers.get(scope)
+        found = defaults.get(scope)
         if found is not None or not scope:
             return found
         scope = scope.rpartition("/")[0]

@@ -18,6 +18,7 @@ from torch_estimator.graph.regularization import (
     attach_constraint,
     attach_regularizers,
     regularize_variable,
+    scope_default,
     scope_regularizer,
 )
 
@@ -191,16 +192,9 @@ def _scope_default(defaults: dict[str, Any], scope: str, value: Any) -> Iterator
             defaults[scope] = previous
 
 
-def _scope_initializer(graph: Any) -> Any:
+def _scope_initializer(graph: Graph) -> Any:
     """The initializer of the innermost enclosing variable_scope that set one."""
-    if not graph.scope_initializers:
-        return None
-    scope = graph.scope
-    while True:
-        found = graph.scope_initializers.get(scope)
-        if found is not None or not scope:
-            return found
-        scope = scope.rpartition("/")[0]
+    return scope_default(graph, graph.scope_initializers)
 
 
 def identity(tensor: torch.Tensor, name: str | None = None) -> torch.Tensor:
