@@ -18,6 +18,7 @@ from torch_estimator.graph.graph import Graph, require_graph
 from torch_estimator.graph.regularization import (
     Constraint,
     Regularizer,
+    regularize_activity,
     regularize_variable,
     scope_regularizer,
 )
@@ -32,7 +33,9 @@ __all__ = [
     "current_graph_for",
     "get_activation",
     "is_training",
+    "kernel_and_bias",
     "layer_name",
+    "layer_output",
     "layer_variable",
     "normalize_axes",
     "variable_dtype",
@@ -156,6 +159,67 @@ def compute_input(inputs: torch.Tensor, dtype: torch.dtype) -> torch.Tensor:
     if inputs.is_floating_point() and torch.is_autocast_enabled(inputs.device.type):
         return inputs
     return inputs.to(dtype)
+
+
+def layer_output(
+    graph: Graph,
+    layer: str,
+    outputs: torch.Tensor,
+    activation: Activation,
+    activity_regularizer: Regularizer | None,
+) -> torch.Tensor:
+    """``activation(outputs)`` (outputs as they are for None), its activity regularization recorded."""
+    activation_fn = get_activation(activation)
+    if activation_fn is not None:
+        outputs = activation_fn(outputs)
+    regularize_activity(graph, layer, outputs, activity_regularizer)
+    return outputs
+
+
+def kernel_and_bias(
+    graph: Graph,
+    layer: str,
+    kernel_shape: tuple[int, ...],
+    units: int,
+    inputs: torch.Tensor,
+    dtype: torch.dtype,
+    *,
+    trainable: bool,
+    use_bias: bool,
+    initializers: tuple[Any, Any],
+    regularizers: tuple[Regularizer | None, Regularizer | None],
+    constraints: tuple[Constraint | None, Constraint | None],
+) -> tuple[torch.Tensor, torch.Tensor | None]:
+    """A dense or convolution layer's ``kernel`` of ``kernel_shape`` and ``bias`` of ``[units]``
+    (None without ``use_bias``); each pair is ``(kernel's, bias's)``."""
+    kernel_initializer, bias_initializer = initializers
+    kernel = layer_variable(
+        graph,
+        layer,
+        "kernel",
+        kernel_shape,
+        kernel_initializer,
+        inputs,
+        dtype,
+        trainable,
+        regularizers[0],
+        constraints[0],
+    )
+    bias = None
+    if use_bias:
+        bias = layer_variable(
+            graph,
+            layer,
+            "bias",
+            (units,),
+            bias_initializer,
+            inputs,
+            dtype,
+            trainable,
+            regularizers[1],
+            constraints[1],
+        )
+    return kernel, bias
 
 
 def get_activation(activation: Activation) -> Callable[[torch.Tensor], torch.Tensor] | None:

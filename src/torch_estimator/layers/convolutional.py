@@ -14,16 +14,16 @@ from typing import Any
 import torch
 import torch.nn.functional as F
 
-from torch_estimator.graph.regularization import Constraint, Regularizer, regularize_activity
+from torch_estimator.graph.regularization import Constraint, Regularizer
 from torch_estimator.layers.base import (
     ZEROS,
     Activation,
     check_inputs,
     compute_input,
     current_graph_for,
-    get_activation,
+    kernel_and_bias,
     layer_name,
-    layer_variable,
+    layer_output,
     variable_dtype,
 )
 from torch_estimator.layers.spatial import (
@@ -172,33 +172,18 @@ def _convolution(
     x = to_channels_first(inputs, data_format)
     dtype = variable_dtype(inputs)
     kernel_shape = (*kernel_size, x.shape[1], filters)
-    kernel = layer_variable(
+    kernel, bias = kernel_and_bias(
         graph,
         layer,
-        "kernel",
         kernel_shape,
-        kernel_initializer,
+        filters,
         inputs,
         dtype,
-        trainable,
-        kernel_regularizer,
-        kernel_constraint,
-    )
-    bias = (
-        layer_variable(
-            graph,
-            layer,
-            "bias",
-            (filters,),
-            bias_initializer,
-            inputs,
-            dtype,
-            trainable,
-            bias_regularizer,
-            bias_constraint,
-        )
-        if use_bias
-        else None
+        trainable=trainable,
+        use_bias=use_bias,
+        initializers=(kernel_initializer, bias_initializer),
+        regularizers=(kernel_regularizer, bias_regularizer),
+        constraints=(kernel_constraint, bias_constraint),
     )
     # TF [*k, in, out] -> torch [out, in, *k], a view.
     weight = kernel.permute(rank + 1, rank, *range(rank))
@@ -214,11 +199,7 @@ def _convolution(
             x = F.pad(x, torch_pad(pads))
     outputs = _CONV_FUNCTIONS[rank](x, weight, bias, strides, torch_padding, dilation)
     outputs = from_channels_first(outputs, data_format)
-    activation_fn = get_activation(activation)
-    if activation_fn is not None:
-        outputs = activation_fn(outputs)
-    regularize_activity(graph, layer, outputs, activity_regularizer)
-    return outputs
+    return layer_output(graph, layer, outputs, activation, activity_regularizer)
 
 
 def conv2d_transpose(
@@ -271,33 +252,18 @@ def conv2d_transpose(
     x = to_channels_first(inputs, data_format)
     dtype = variable_dtype(inputs)
     kernel_shape = (*kernel_size, filters, x.shape[1])
-    kernel = layer_variable(
+    kernel, bias = kernel_and_bias(
         graph,
         layer,
-        "kernel",
         kernel_shape,
-        kernel_initializer,
+        filters,
         inputs,
         dtype,
-        trainable,
-        kernel_regularizer,
-        kernel_constraint,
-    )
-    bias = (
-        layer_variable(
-            graph,
-            layer,
-            "bias",
-            (filters,),
-            bias_initializer,
-            inputs,
-            dtype,
-            trainable,
-            bias_regularizer,
-            bias_constraint,
-        )
-        if use_bias
-        else None
+        trainable=trainable,
+        use_bias=use_bias,
+        initializers=(kernel_initializer, bias_initializer),
+        regularizers=(kernel_regularizer, bias_regularizer),
+        constraints=(kernel_constraint, bias_constraint),
     )
     # TF [kh, kw, out, in] -> torch's transposed-conv layout [in, out, kh, kw], a view.
     weight = kernel.permute(3, 2, 0, 1)
@@ -315,11 +281,7 @@ def conv2d_transpose(
     if crop:
         outputs = outputs[..., : x.shape[2] * strides[0], : x.shape[3] * strides[1]]
     outputs = from_channels_first(outputs, data_format)
-    activation_fn = get_activation(activation)
-    if activation_fn is not None:
-        outputs = activation_fn(outputs)
-    regularize_activity(graph, layer, outputs, activity_regularizer)
-    return outputs
+    return layer_output(graph, layer, outputs, activation, activity_regularizer)
 
 
 def _check_filters(filters: Any, layer: str) -> None:

@@ -8,17 +8,17 @@ from typing import Any
 import torch
 import torch.nn.functional as F
 
-from torch_estimator.graph.regularization import Constraint, Regularizer, regularize_activity
+from torch_estimator.graph.regularization import Constraint, Regularizer
 from torch_estimator.layers.base import (
     ZEROS,
     Activation,
     check_inputs,
     compute_input,
     current_graph_for,
-    get_activation,
     is_training,
+    kernel_and_bias,
     layer_name,
-    layer_variable,
+    layer_output,
     variable_dtype,
 )
 
@@ -78,33 +78,18 @@ def dense(
             f"(layer {layer})."
         )
     dtype = variable_dtype(inputs)
-    kernel = layer_variable(
+    kernel, bias = kernel_and_bias(
         graph,
         layer,
-        "kernel",
         (inputs.shape[-1], units),
-        kernel_initializer,
+        units,
         inputs,
         dtype,
-        trainable,
-        kernel_regularizer,
-        kernel_constraint,
-    )
-    bias = (
-        layer_variable(
-            graph,
-            layer,
-            "bias",
-            (units,),
-            bias_initializer,
-            inputs,
-            dtype,
-            trainable,
-            bias_regularizer,
-            bias_constraint,
-        )
-        if use_bias
-        else None
+        trainable=trainable,
+        use_bias=use_bias,
+        initializers=(kernel_initializer, bias_initializer),
+        regularizers=(kernel_regularizer, bias_regularizer),
+        constraints=(kernel_constraint, bias_constraint),
     )
     x = compute_input(inputs, kernel.dtype)
     if x.dim() == 2:
@@ -112,11 +97,7 @@ def dense(
         outputs = torch.mm(x, kernel) if bias is None else torch.addmm(bias, x, kernel)
     else:
         outputs = F.linear(x, kernel.t(), bias)
-    activation_fn = get_activation(activation)
-    if activation_fn is not None:
-        outputs = activation_fn(outputs)
-    regularize_activity(graph, layer, outputs, activity_regularizer)
-    return outputs
+    return layer_output(graph, layer, outputs, activation, activity_regularizer)
 
 
 def dropout(
