@@ -220,8 +220,11 @@ class Graph(nn.Module):
         ...     [graph.unique_scoped_name("auc") for _ in range(2)]
         ['head/auc', 'head/auc_1']
         """
-        key = f"{self.scope}/{base}" if self.scope else base  # scoped(), inlined: a per-batch path
-        return self._numbered(key, key)
+        key = f"{self.scope}/{base}" if self.scope else base  # scoped() and _numbered(), inlined
+        counts = self._name_counts
+        count = counts.get(key, 0)
+        counts[key] = count + 1
+        return key if count == 0 else f"{key}_{count}"
 
     def unique_object_name(self, base: str) -> str:
         """``base``, ``base_1``, ... in call order, independent of variable scopes (optimizers)."""

@@ -164,7 +164,8 @@ def mean(
     tensor(1.5000)
     """
     tensor = as_tensor(values, "values", "mean")
-    return mean_pair(tensor, _optional_tensor(weights, "mean"), name, "mean")
+    weights_tensor = None if weights is None else as_tensor(weights, "weights", "mean")
+    return mean_of((tensor,), None, tensor.shape, weights_tensor, name, "mean")
 
 
 def mean_tensor(

@@ -121,8 +121,11 @@ def prepare_inputs(
     >>> [tuple(tensor.shape) for tensor in inputs]
     [(4,), (4,), (4,)]
     """
-    labels = as_tensor(labels, "labels", metric)
-    predictions = as_tensor(predictions, "predictions", metric)
+    # Plain tensors without grad (what model_fn passes on every batch) skip as_tensor's calls.
+    if type(labels) is not torch.Tensor or labels.requires_grad:
+        labels = as_tensor(labels, "labels", metric)
+    if type(predictions) is not torch.Tensor or predictions.requires_grad:
+        predictions = as_tensor(predictions, "predictions", metric)
     if labels.shape != predictions.shape:  # the common case, equal shapes, needs no more checks
         labels, predictions = remove_squeezable_dimensions(labels, predictions)
         check_same_shape(labels, predictions, "labels", "predictions", metric)

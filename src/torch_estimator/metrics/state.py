@@ -67,6 +67,7 @@ __all__ = [
     "PendingFolds",
     "deferred_pair",
     "div_no_nan",
+    "found_state",
     "metric_pair",
     "metric_state",
     "metric_states",
@@ -404,6 +405,20 @@ def metric_state(
             "input shapes on every call of model_fn; give different metrics different names."
         )
     return state
+
+
+def found_state(graph: Graph, name: str, kind: str, key: Hashable) -> MetricState | None:
+    """The existing state of metric ``name`` when it has ``kind`` and ``key`` (``metric_state``'s per-batch
+    path, for callers that would otherwise build the layout for nothing); None otherwise.
+
+    >>> graph = Graph(lambda features: None)
+    >>> found_state(graph, "mean", "mean", None) is None
+    True
+    """
+    state = graph.objects.get(STATE_PREFIX + name)
+    if type(state) is MetricState and state.kind == kind and state.key == key:
+        return state
+    return None
 
 
 def metric_states(graph: Graph) -> Iterator[MetricState]:

@@ -24,7 +24,13 @@ from torch_estimator.contract.metric_types import MetricValue, UpdateOp
 from torch_estimator.graph.graph import Graph
 from torch_estimator.metrics.buckets import bucketize, prefix_table
 from torch_estimator.metrics.shapes import check_broadcastable, prepare_inputs
-from torch_estimator.metrics.state import MetricState, deferred_pair, metric_state, named_metric
+from torch_estimator.metrics.state import (
+    MetricState,
+    deferred_pair,
+    found_state,
+    metric_state,
+    named_metric,
+)
 
 __all__ = [
     "ConfusionAtThresholds",
@@ -58,6 +64,9 @@ def threshold_state(
     >>> state.constants["boundaries"][1:].tolist(), tuple(state["histogram"].shape)
     ([0.25, 0.5, 1.0], (2, 5))
     """
+    state = found_state(graph, name, kind, key)  # every batch but the first: no closures to make
+    if state is not None:
+        return state
 
     def constants() -> dict[str, Any]:
         values = [float(threshold) for threshold in thresholds()]
