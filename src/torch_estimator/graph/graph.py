@@ -29,6 +29,7 @@ _PER_CALL_ATTRIBUTES = frozenset(
         "output_vocabularies",
         "regularization_losses",
         "regularized_variables",
+        "loss_collections",
     }
 )
 
@@ -90,6 +91,9 @@ class Graph(nn.Module):
         self.variable_constraints: dict[str, Any] = {}
         self.regularization_losses: list[Any] = []
         self.regularized_variables: set[str] = set()
+        # The losses te.losses functions and add_loss recorded in this call, by collection name
+        # (TF's LOSSES collection and any other the caller names), as (name, loss) pairs.
+        self.loss_collections: dict[str, list[tuple[str, torch.Tensor]]] = {}
         # A torch.amp.GradScaler for float16 training; optimizer.minimize scales the loss with it.
         self.grad_scaler = grad_scaler
         self._name_counts: dict[str, int] = {}
@@ -120,6 +124,7 @@ class Graph(nn.Module):
         self.output_vocabularies = {}
         self.regularization_losses = []
         self.regularized_variables = set()
+        self.loss_collections = {}
         token = set_current_graph(self)
         try:
             return call_model_fn(

@@ -1,0 +1,338 @@
+"""TF1's loss functions (``tf.compat.v1.losses.*``): per-element losses, weighted and reduced.
+
+Each takes TF's arguments in TF's order, computes TF's per-element loss, and reduces it with
+``weighted_loss`` (``reduction.py``); inside model_fn it adds the result to ``loss_collection``
+under TF's name (``collection.py``). Maths: TF's own, in float32 (the cross entropies in the
+logits' dtype), checked against TensorFlow 2.15 by the tests.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import torch
+import torch.nn.functional as F
+
+from torch_estimator.losses.collection import LOSSES, record_loss, scoped_loss_name
+from torch_estimator.losses.reduction import Reduction, as_float_tensor, weighted_loss
+from torch_estimator.metrics.shapes import check_broadcastable, check_same_shape
+from torch_estimator.metrics.state import div_no_nan
+
+__all__ = [
+    "absolute_difference",
+    "cosine_distance",
+    "hinge_loss",
+    "huber_loss",
+    "log_loss",
+    "mean_pairwise_squared_error",
+    "mean_squared_error",
+    "sigmoid_cross_entropy",
+    "softmax_cross_entropy",
+    "sparse_softmax_cross_entropy",
+]
+
+_DEFAULT_REDUCTION = Reduction.SUM_BY_NONZERO_WEIGHTS
+
+
+def _pair(
+    labels: Any, predictions: Any, function: str, predictions_argument: str = "predictions"
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """Labels and predictions as float32 tensors of one shape (TF's casts and shape assertion)."""
+    label_tensor = as_float_tensor(labels, "labels", function)
+    prediction_tensor = as_float_tensor(predictions, predictions_argument, function)
+    check_same_shape(prediction_tensor, label_tensor, predictions_argument, "labels", f"te.losses.{function}")
+    return label_tensor, prediction_tensor
+
+
+def absolute_difference(
+    labels: Any,
+    predictions: Any,
+    weights: Any = 1.0,
+    scope: str | None = None,
+    loss_collection: str | None = LOSSES,
+    reduction: str = _DEFAULT_REDUCTION,
+) -> torch.Tensor:
+    """``|predictions - labels|``, weighted and reduced (``compute_weighted_loss``).
+
+    >>> weights = torch.tensor([1.0, 0.0])
+    >>> absolute_difference(torch.tensor([1.0, 0.0]), torch.tensor([1.5, 0.5]), weights=weights)
+    tensor(0.5000)
+    """
+    name = scoped_loss_name(scope, "absolute_difference")
+    labels_t, predictions_t = _pair(labels, predictions, "absolute_difference")
+    losses = (predictions_t - labels_t).abs()
+    return weighted_loss(losses, weights, name, loss_collection, reduction, "absolute_difference")
+
+
+def mean_squared_error(
+    labels: Any,
+    predictions: Any,
+    weights: Any = 1.0,
+    scope: str | None = None,
+    loss_collection: str | None = LOSSES,
+    reduction: str = _DEFAULT_REDUCTION,
+) -> torch.Tensor:
+    """``(predictions - labels)²``, weighted and reduced: by default over the nonzero weights.
+
+    Raises:
+        ValueError: labels and predictions of different shapes, or weights that do not broadcast.
+
+    >>> mean_squared_error(torch.tensor([[1.0], [0.0]]), torch.tensor([[2.0], [0.5]]))
+    tensor(0.6250)
+    """
+    name = scoped_loss_name(scope, "mean_squared_error")
+    labels_t, predictions_t = _pair(labels, predictions, "mean_squared_error")
+    losses = (predictions_t - labels_t).square()
+    return weighted_loss(losses, weights, name, loss_collection, reduction, "mean_squared_error")
+
+
+def huber_loss(
+    labels: Any,
+    predictions: Any,
+    weights: Any = 1.0,
+    delta: float = 1.0,
+    scope: str | None = None,
+    loss_collection: str | None = LOSSES,
+    reduction: str = _DEFAULT_REDUCTION,
+) -> torch.Tensor:
+    """``0.5 * e²`` where ``|e| <= delta``, else ``0.5 * delta² + delta * (|e| - delta)``, with
+    ``e = predictions - labels``.
+
+    >>> huber_loss(torch.tensor([0.0, 0.0]), torch.tensor([0.5, 3.0]))
+    tensor(1.3125)
+    """
+    name = scoped_loss_name(scope, "huber_loss")
+    labels_t, predictions_t = _pair(labels, predictions, "huber_loss")
+    abs_error = (predictions_t - labels_t).abs()
+    quadratic = torch.clamp(abs_error, max=delta)
+    losses = 0.5 * quadratic * quadratic + delta * (abs_error - quadratic)
+    return weighted_loss(losses, weights, name, loss_collection, reduction, "huber_loss")
+
+
+def log_loss(
+    labels: Any,
+    predictions: Any,
+    weights: Any = 1.0,
+    epsilon: float = 1e-7,
+    scope: str | None = None,
+    loss_collection: str | None = LOSSES,
+    reduction: str = _DEFAULT_REDUCTION,
+) -> torch.Tensor:
+    """``-labels * log(p + epsilon) - (1 - labels) * log(1 - p + epsilon)`` for probabilities ``p``.
+
+    >>> log_loss(torch.tensor([1.0]), torch.tensor([0.5]))
+    tensor(0.6931)
+    """
+    name = scoped_loss_name(scope, "log_loss")
+    labels_t, predictions_t = _pair(labels, predictions, "log_loss")
+    losses = -labels_t * torch.log(predictions_t + epsilon) - (1 - labels_t) * torch.log(
+        1 - predictions_t + epsilon
+    )
+    return weighted_loss(losses, weights, name, loss_collection, reduction, "log_loss")
+
+
+def hinge_loss(
+    labels: Any,
+    logits: Any,
+    weights: Any = 1.0,
+    scope: str | None = None,
+    loss_collection: str | None = LOSSES,
+    reduction: str = _DEFAULT_REDUCTION,
+) -> torch.Tensor:
+    """``max(0, 1 - (2 * labels - 1) * logits)`` for labels in {0, 1}.
+
+    >>> hinge_loss(torch.tensor([1.0, 0.0]), torch.tensor([0.3, -2.0]))
+    tensor(0.3500)
+    """
+    name = scoped_loss_name(scope, "hinge_loss")
+    labels_t, logits_t = _pair(labels, logits, "hinge_loss", "logits")
+    losses = torch.relu(1 - (2 * labels_t - 1) * logits_t)
+    return weighted_loss(losses, weights, name, loss_collection, reduction, "hinge_loss")
+
+
+def cosine_distance(
+    labels: Any,
+    predictions: Any,
+    axis: int | None = None,
+    weights: Any = 1.0,
+    scope: str | None = None,
+    loss_collection: str | None = LOSSES,
+    reduction: str = _DEFAULT_REDUCTION,
+    dim: int | None = None,
+) -> torch.Tensor:
+    """``1 - sum(predictions * labels, axis)`` (kept as a size-1 dimension) for unit-normalized
+    inputs; ``dim`` is TF's deprecated name of ``axis``.
+
+    Raises:
+        ValueError: no ``axis``, or both ``axis`` and ``dim``.
+
+    >>> cosine_distance(torch.tensor([[0.6, 0.8]]), torch.tensor([[0.8, 0.6]]), axis=1)
+    tensor(0.0400)
+    """
+    if axis is not None and dim is not None:
+        raise ValueError("Cannot specify both 'axis' and 'dim'. Pass axis only (dim is its deprecated name).")
+    axis = dim if axis is None else axis
+    if axis is None:
+        raise ValueError("You must specify argument `axis`: the dimension of the unit vectors, e.g. axis=1.")
+    name = scoped_loss_name(scope, "cosine_distance_loss")
+    labels_t, predictions_t = _pair(labels, predictions, "cosine_distance")
+    losses = 1 - (predictions_t * labels_t).sum(dim=axis, keepdim=True)
+    return weighted_loss(losses, weights, name, loss_collection, reduction, "cosine_distance")
+
+
+def sigmoid_cross_entropy(
+    multi_class_labels: Any,
+    logits: Any,
+    weights: Any = 1.0,
+    label_smoothing: float = 0,
+    scope: str | None = None,
+    loss_collection: str | None = LOSSES,
+    reduction: str = _DEFAULT_REDUCTION,
+) -> torch.Tensor:
+    """Sigmoid cross entropy of independent labels in [0, 1] against logits of the same shape;
+    ``label_smoothing`` moves the labels towards 1/2: ``labels * (1 - s) + 0.5 * s``.
+
+    >>> sigmoid_cross_entropy(torch.tensor([[1.0, 0.0]]), torch.tensor([[0.0, 0.0]]))
+    tensor(0.6931)
+    """
+    name = scoped_loss_name(scope, "sigmoid_cross_entropy_loss")
+    logits_t = _logits(logits, "sigmoid_cross_entropy")
+    labels_t = _labels_like(multi_class_labels, logits_t, "multi_class_labels", "sigmoid_cross_entropy")
+    check_same_shape(logits_t, labels_t, "logits", "multi_class_labels", "te.losses.sigmoid_cross_entropy")
+    if label_smoothing > 0:
+        labels_t = labels_t * (1 - label_smoothing) + 0.5 * label_smoothing
+    losses = F.binary_cross_entropy_with_logits(logits_t, labels_t, reduction="none")
+    return weighted_loss(losses, weights, name, loss_collection, reduction, "sigmoid_cross_entropy")
+
+
+def softmax_cross_entropy(
+    onehot_labels: Any,
+    logits: Any,
+    weights: Any = 1.0,
+    label_smoothing: float = 0,
+    scope: str | None = None,
+    loss_collection: str | None = LOSSES,
+    reduction: str = _DEFAULT_REDUCTION,
+) -> torch.Tensor:
+    """Softmax cross entropy over the last dimension, of one-hot (or probability) labels shaped as
+    the logits; ``label_smoothing`` gives ``labels * (1 - s) + s / num_classes``. No gradient flows
+    into the labels.
+
+    >>> softmax_cross_entropy(torch.tensor([[1.0, 0.0]]), torch.tensor([[0.0, 0.0]]))
+    tensor(0.6931)
+    """
+    name = scoped_loss_name(scope, "softmax_cross_entropy_loss")
+    logits_t = _logits(logits, "softmax_cross_entropy")
+    labels_t = _labels_like(onehot_labels, logits_t, "onehot_labels", "softmax_cross_entropy")
+    check_same_shape(logits_t, labels_t, "logits", "onehot_labels", "te.losses.softmax_cross_entropy")
+    if label_smoothing > 0:
+        labels_t = labels_t * (1.0 - label_smoothing) + label_smoothing / labels_t.shape[-1]
+    losses = -(labels_t.detach() * logits_t.log_softmax(-1)).sum(-1)
+    return weighted_loss(losses, weights, name, loss_collection, reduction, "softmax_cross_entropy")
+
+
+def sparse_softmax_cross_entropy(
+    labels: Any,
+    logits: Any,
+    weights: Any = 1.0,
+    scope: str | None = None,
+    loss_collection: str | None = LOSSES,
+    reduction: str = _DEFAULT_REDUCTION,
+) -> torch.Tensor:
+    """Softmax cross entropy of integer class ids ``labels`` (shape ``logits.shape[:-1]``; a trailing
+    size-1 dimension is squeezed, of the weights too) against ``logits``.
+
+    Raises:
+        ValueError: labels whose shape is not the logits' without the last dimension.
+        TypeError: labels that are not integers.
+
+    >>> sparse_softmax_cross_entropy(torch.tensor([[0], [1]]), torch.tensor([[0.0, 0.0], [0.0, 0.0]]))
+    tensor(0.6931)
+    """
+    name = scoped_loss_name(scope, "sparse_softmax_cross_entropy_loss")
+    logits_t = _logits(logits, "sparse_softmax_cross_entropy")
+    if labels is None:
+        raise ValueError("te.losses.sparse_softmax_cross_entropy: Argument `labels` must not be None.")
+    labels_t = labels if isinstance(labels, torch.Tensor) else torch.as_tensor(labels)
+    labels_t, logits_t, weights = _squeeze_sparse(labels_t, logits_t, weights)
+    if labels_t.is_floating_point() or labels_t.is_complex() or labels_t.dtype == torch.bool:
+        raise TypeError(
+            f"te.losses.sparse_softmax_cross_entropy: labels must be integer class ids. Received dtype "
+            f"{labels_t.dtype}. Cast them with labels.long(), or use softmax_cross_entropy for one-hot "
+            "labels."
+        )
+    if labels_t.shape != logits_t.shape[:-1]:
+        raise ValueError(
+            "`labels.shape` must equal `logits.shape` except for the last dimension. Received: "
+            f"labels.shape={tuple(labels_t.shape)} and logits.shape={tuple(logits_t.shape)}."
+        )
+    classes = logits_t.shape[-1]
+    losses = F.cross_entropy(logits_t.reshape(-1, classes), labels_t.reshape(-1).long(), reduction="none")
+    losses = losses.reshape(labels_t.shape)
+    return weighted_loss(losses, weights, name, loss_collection, reduction, "sparse_softmax_cross_entropy")
+
+
+def mean_pairwise_squared_error(
+    labels: Any,
+    predictions: Any,
+    weights: Any = 1.0,
+    scope: str | None = None,
+    loss_collection: str | None = LOSSES,
+) -> torch.Tensor:
+    """The mean over pairs of elements, within each example, of the squared difference between
+    their prediction difference and their label difference; TF's closed form
+    ``2 * sum(d²) / (n - 1) - 2 * sum(d)² / (n * (n - 1))`` per example with ``d = predictions -
+    labels`` and ``n`` the elements of nonzero weight, times the weights, summed.
+
+    >>> mean_pairwise_squared_error(torch.tensor([[1.0, 2.0, 4.0]]), torch.tensor([[2.0, 2.0, 1.0]]))
+    tensor(8.6667)
+    """
+    name = scoped_loss_name(scope, "mean_pairwise_squared_error")
+    weights_t = as_float_tensor(weights, "weights", "mean_pairwise_squared_error")
+    labels_t, predictions_t = _pair(labels, predictions, "mean_pairwise_squared_error")
+    weights_t = weights_t.to(labels_t.device)
+    check_broadcastable(weights_t, labels_t.shape, "te.losses.mean_pairwise_squared_error")
+    diffs = predictions_t - labels_t
+    axes = tuple(range(1, diffs.dim()))
+    present = (weights_t != 0).to(torch.float32)
+    present = torch.broadcast_to(present, diffs.shape)
+    if axes:
+        sum_squares, sum_diffs = diffs.square().sum(axes, keepdim=True), diffs.sum(axes, keepdim=True)
+        count = present.sum(axes, keepdim=True)
+    else:  # rank 1: each example is one element (TF reduces over no axis)
+        sum_squares, sum_diffs, count = diffs.square(), diffs, present
+    term1 = 2.0 * div_no_nan(sum_squares, (count - 1).clamp(min=0))
+    term2 = 2.0 * div_no_nan(sum_diffs.square(), (count * (count - 1)).clamp(min=0))
+    loss = ((term1 - term2) * weights_t).sum()
+    loss = torch.where(count.sum() > 0, loss, torch.zeros_like(loss))
+    if name is not None:
+        record_loss(f"{name}/value_2", loss, loss_collection)
+    return loss
+
+
+def _logits(logits: Any, function: str) -> torch.Tensor:
+    if logits is None:
+        raise ValueError(f"te.losses.{function}: Argument `logits` must not be None.")
+    return logits if isinstance(logits, torch.Tensor) else torch.as_tensor(logits, dtype=torch.float32)
+
+
+def _labels_like(labels: Any, logits: torch.Tensor, argument: str, function: str) -> torch.Tensor:
+    """Labels cast to the logits' dtype and device (TF's cast to the logits' dtype)."""
+    return as_float_tensor(labels, argument, function).to(logits.device, logits.dtype)
+
+
+def _squeeze_sparse(
+    labels: torch.Tensor, logits: torch.Tensor, weights: Any
+) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """TF's ``_remove_squeezable_dimensions(labels, logits, weights, expected_rank_diff=1)``: labels of
+    the logits' rank lose a trailing size-1 dimension (or logits two ranks above the labels lose
+    theirs), and weights one rank above the labels lose their trailing dimension."""
+    rank_diff = logits.dim() - labels.dim()
+    if rank_diff == 2 and logits.shape[-1] == 1:
+        logits = logits.squeeze(-1)
+    elif rank_diff == 0 and labels.dim() > 0 and labels.shape[-1] == 1:
+        labels = labels.squeeze(-1)
+    weights_t = as_float_tensor(weights, "weights", "sparse_softmax_cross_entropy")
+    if weights_t.dim() - labels.dim() == 1:
+        weights_t = weights_t.squeeze(-1)
+    return labels, logits, weights_t
