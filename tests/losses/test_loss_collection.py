@@ -83,6 +83,8 @@ def tf_sequence():
         "extra": losses.get_losses(loss_collection="extra"),
         "extra_named": losses.get_losses(scope="tower/mean_squared_error_1/value", loss_collection="extra"),
         "extra_obj": extra,
+        "sum_named": losses.get_losses(scope="mean_squared_error_1/Sum"),
+        "none_named": losses.get_losses(scope="mean_squared_error/"),
     }
 
 
@@ -94,6 +96,9 @@ def test_the_collection_and_total_match_tf():
     assert float(seen["scoped"]) == pytest.approx(0.375)
     assert len(seen["extra"]) == 1 and seen["extra"][0] is seen["extra_obj"]
     assert seen["extra_named"] == seen["extra"]  # the loss_collection=None call took the first name
+    # TF's names: the SUM reduction ends in Sum; the unrecorded NONE call still took the bare name.
+    assert [float(loss) for loss in seen["sum_named"]] == [2.25]
+    assert seen["none_named"] == []
 
 
 def test_total_adds_the_regularization_losses():
@@ -150,12 +155,11 @@ def test_total_loss_errors_name_the_problem():
         call(mixed)
 
 
-def test_readers_need_model_fn_but_the_functions_do_not():
+def test_readers_need_model_fn_but_the_functions_and_add_loss_do_not():
     assert float(te.losses.mean_squared_error(LABELS, PREDICTIONS)) == pytest.approx(0.375)
     with pytest.raises(RuntimeError, match=r"te\.losses\.get_losses must be called inside model_fn"):
         te.losses.get_losses()
-    with pytest.raises(RuntimeError, match=r"te\.losses\.add_loss must be called inside model_fn"):
-        te.losses.add_loss(torch.tensor(1.0))
+    te.losses.add_loss(torch.tensor(1.0))  # nothing to add it to: ignored, as by TF's eager mode
 
 
 def test_a_tf1_model_fn_trains_on_the_total_loss(tmp_path):

@@ -124,6 +124,15 @@ def test_reduction_names_and_order_are_tfs():
             ),
             50.666668,
         ),
+        # The default scalar weight: TF's graph mode (what an Estimator ran) gives 8.667 + 4.667;
+        # TF's eager mode differs here (5.667), counting every element of the batch as present.
+        (
+            lambda: te.losses.mean_pairwise_squared_error(
+                torch.tensor([[1.0, 2.0, 4.0], [0.0, 3.0, 1.0]]),
+                torch.tensor([[2.0, 2.0, 1.0], [1.0, 1.0, 1.0]]),
+            ),
+            13.333334,
+        ),
         # Weights [[0], [2]] broadcast over the rows: 2 * (3 + 4) = 14 over two nonzero elements.
         (
             lambda: te.losses.compute_weighted_loss(
@@ -240,3 +249,10 @@ def test_gradients_reach_predictions_but_not_onehot_labels():
 def test_bad_inputs_raise_tfs_errors(compute, error, phrase):
     with pytest.raises(error, match=phrase.replace("(", r"\(").replace(")", r"\)")):
         compute()
+
+
+@pytest.mark.parametrize("label", [-100, -1, 3])
+def test_sparse_labels_out_of_range_raise(label):
+    # -100 included: torch's cross_entropy would skip it silently (its ignore_index); TF raises.
+    with pytest.raises(RuntimeError, match="out of bounds"):
+        te.losses.sparse_softmax_cross_entropy(torch.tensor([0, label]), torch.zeros(2, 3))

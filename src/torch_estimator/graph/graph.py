@@ -225,7 +225,8 @@ class Graph(nn.Module):
         ...     [graph.unique_scoped_name("auc") for _ in range(2)]
         ['head/auc', 'head/auc_1']
         """
-        key = f"{self.scope}/{base}" if self.scope else base  # scoped() and _numbered(), inlined
+        # scoped() and _numbered(), inlined: a per-batch path (metric functions).
+        key = f"{self.scope}/{base}" if self.scope else base
         counts = self._name_counts
         count = counts.get(key, 0)
         counts[key] = count + 1

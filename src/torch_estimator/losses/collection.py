@@ -5,8 +5,9 @@ it with ``get_total_loss()``. model_fn runs once per batch here, so each call of
 with empty collections (``Graph.loss_collections``) and the readers return this call's losses. A
 loss is recorded under the name TF gave its tensor (``<scope>/mean_squared_error/value``), which is
 what the ``scope`` regular expression of the readers matches at its start, as TF's
-``get_collection`` did. Outside model_fn the loss functions record nothing (TF's eager mode ignored
-``loss_collection`` too).
+``get_collection`` did (``add_loss`` names its entry ``<scope>/add_loss`` where it is called; TF
+used the name of the op that made the tensor). Outside model_fn the loss functions and ``add_loss``
+record nothing, as TF's eager mode ignored ``loss_collection``.
 """
 
 from __future__ import annotations
@@ -19,7 +20,15 @@ from torch_estimator.contract.current import current_graph
 from torch_estimator.graph.graph import Graph, require_graph
 from torch_estimator.graph.regularization import RegularizationLoss, get_regularization_losses
 
-__all__ = ["LOSSES", "REGULARIZATION_LOSSES", "add_loss", "get_losses", "get_total_loss", "record_loss"]
+__all__ = [
+    "LOSSES",
+    "REGULARIZATION_LOSSES",
+    "add_loss",
+    "get_losses",
+    "get_total_loss",
+    "record_loss",
+    "scoped_loss_name",
+]
 
 LOSSES = "losses"
 """TF's ``GraphKeys.LOSSES``: the collection the loss functions add to by default."""
@@ -56,11 +65,10 @@ def _append(graph: Graph, name: str, loss: torch.Tensor, loss_collection: str) -
 
 def add_loss(loss: torch.Tensor, loss_collection: str | None = LOSSES) -> None:
     """Adds a loss the model computed itself to ``loss_collection`` (``tf.compat.v1.losses.add_loss``),
-    for ``get_losses`` and ``get_total_loss``. ``REGULARIZATION_LOSSES`` adds it to the regularization
-    losses instead.
+    for ``get_losses`` and ``get_total_loss``; ``REGULARIZATION_LOSSES`` adds it to the regularization
+    losses instead. Outside model_fn it does nothing, as TF's did when executing eagerly.
 
     Raises:
-        RuntimeError: called outside model_fn.
         TypeError: ``loss`` is not a tensor.
 
     >>> import torch_estimator as te
@@ -70,13 +78,13 @@ def add_loss(loss: torch.Tensor, loss_collection: str | None = LOSSES) -> None:
     >>> te.Graph(model_fn)(torch.ones(3), None, te.ModeKeys.EVAL).loss
     tensor(3.)
     """
-    graph = require_graph("te.losses.add_loss")
     if not isinstance(loss, torch.Tensor):
         raise TypeError(
             f"te.losses.add_loss: loss must be a tensor. Received: {type(loss).__name__} {loss!r}. "
             "Pass the tensor the model computed (e.g. torch.as_tensor(value))."
         )
-    if loss_collection:
+    graph = current_graph()
+    if graph is not None and loss_collection:
         _append(graph, graph.unique_scoped_name("add_loss"), loss, loss_collection)
 
 
@@ -92,6 +100,16 @@ def get_losses(scope: str | None = None, loss_collection: str = LOSSES) -> list[
 
     Raises:
         RuntimeError: called outside model_fn.
+
+    >>> import torch_estimator as te
+    >>> def model_fn(features, mode):
+    ...     with te.variable_scope("tower"):
+    ...         te.losses.mean_squared_error(features, features + 1)
+    ...     te.losses.absolute_difference(features, features)
+    ...     tower = te.losses.get_losses(scope="tower")
+    ...     return te.EstimatorSpec(mode, loss=tower[0], predictions=features)
+    >>> te.Graph(model_fn)(torch.ones(3), None, te.ModeKeys.EVAL).loss
+    tensor(1.)
     """
     graph = require_graph("te.losses.get_losses")
     if loss_collection == REGULARIZATION_LOSSES:

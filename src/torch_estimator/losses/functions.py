@@ -1,9 +1,19 @@
 """TF1's loss functions (``tf.compat.v1.losses.*``): per-element losses, weighted and reduced.
 
 Each takes TF's arguments in TF's order, computes TF's per-element loss, and reduces it with
-``weighted_loss`` (``reduction.py``); inside model_fn it adds the result to ``loss_collection``
+``reduce_weighted`` (``reduction.py``); inside model_fn it adds the result to ``loss_collection``
 under TF's name (``collection.py``). Maths: TF's own, in float32 (the cross entropies in the
 logits' dtype), checked against TensorFlow 2.15 by the tests.
+
+Arguments every function takes, as TF's:
+
+* ``weights``: a scalar, or a tensor of the per-element losses' rank whose dimensions are 1 or the
+  losses' (``sparse_softmax_cross_entropy`` also squeezes a trailing size-1 dimension).
+* ``scope``: the name the loss is recorded under, instead of the function's default.
+* ``loss_collection``: the collection the loss is added to inside model_fn (None: none).
+* ``reduction``: a ``te.losses.Reduction`` (``mean_pairwise_squared_error`` has none).
+
+Each returns the reduced loss, a scalar (the weighted per-element losses for ``Reduction.NONE``).
 """
 
 from __future__ import annotations
@@ -14,8 +24,8 @@ import torch
 import torch.nn.functional as F
 
 from torch_estimator.losses.collection import LOSSES, record_loss, scoped_loss_name
-from torch_estimator.losses.reduction import Reduction, as_float_tensor, weighted_loss
-from torch_estimator.metrics.shapes import check_broadcastable, check_same_shape
+from torch_estimator.losses.reduction import Reduction, as_float_tensor, reduce_weighted
+from torch_estimator.metrics.shapes import check_broadcastable
 from torch_estimator.metrics.state import div_no_nan
 
 __all__ = [
@@ -37,11 +47,24 @@ _DEFAULT_REDUCTION = Reduction.SUM_BY_NONZERO_WEIGHTS
 def _pair(
     labels: Any, predictions: Any, function: str, predictions_argument: str = "predictions"
 ) -> tuple[torch.Tensor, torch.Tensor]:
-    """Labels and predictions as float32 tensors of one shape (TF's casts and shape assertion)."""
-    label_tensor = as_float_tensor(labels, "labels", function)
+    """Labels and predictions as float32 tensors of one shape on the predictions' device (TF's casts
+    and shape assertion)."""
     prediction_tensor = as_float_tensor(predictions, predictions_argument, function)
-    check_same_shape(prediction_tensor, label_tensor, predictions_argument, "labels", f"te.losses.{function}")
+    label_tensor = as_float_tensor(labels, "labels", function).to(prediction_tensor.device)
+    _check_shapes(prediction_tensor, label_tensor, predictions_argument, "labels", function)
     return label_tensor, prediction_tensor
+
+
+def _check_shapes(
+    first: torch.Tensor, second: torch.Tensor, first_name: str, second_name: str, function: str
+) -> None:
+    """TF's ``assert_is_compatible_with``: the losses squeeze nothing, so the shapes must be equal."""
+    if first.shape != second.shape:
+        raise ValueError(
+            f"te.losses.{function}: Shapes {tuple(first.shape)} and {tuple(second.shape)} are incompatible: "
+            f"{first_name} has shape {tuple(first.shape)} and {second_name} has shape {tuple(second.shape)}. "
+            f"Reshape one of them (e.g. {second_name}.reshape({first_name}.shape))."
+        )
 
 
 def absolute_difference(
@@ -61,7 +84,7 @@ def absolute_difference(
     name = scoped_loss_name(scope, "absolute_difference")
     labels_t, predictions_t = _pair(labels, predictions, "absolute_difference")
     losses = (predictions_t - labels_t).abs()
-    return weighted_loss(losses, weights, name, loss_collection, reduction, "absolute_difference")
+    return reduce_weighted(losses, weights, name, loss_collection, reduction, "absolute_difference")
 
 
 def mean_squared_error(
@@ -83,7 +106,7 @@ def mean_squared_error(
     name = scoped_loss_name(scope, "mean_squared_error")
     labels_t, predictions_t = _pair(labels, predictions, "mean_squared_error")
     losses = (predictions_t - labels_t).square()
-    return weighted_loss(losses, weights, name, loss_collection, reduction, "mean_squared_error")
+    return reduce_weighted(losses, weights, name, loss_collection, reduction, "mean_squared_error")
 
 
 def huber_loss(
@@ -106,7 +129,7 @@ def huber_loss(
     abs_error = (predictions_t - labels_t).abs()
     quadratic = torch.clamp(abs_error, max=delta)
     losses = 0.5 * quadratic * quadratic + delta * (abs_error - quadratic)
-    return weighted_loss(losses, weights, name, loss_collection, reduction, "huber_loss")
+    return reduce_weighted(losses, weights, name, loss_collection, reduction, "huber_loss")
 
 
 def log_loss(
@@ -128,7 +151,7 @@ def log_loss(
     losses = -labels_t * torch.log(predictions_t + epsilon) - (1 - labels_t) * torch.log(
         1 - predictions_t + epsilon
     )
-    return weighted_loss(losses, weights, name, loss_collection, reduction, "log_loss")
+    return reduce_weighted(losses, weights, name, loss_collection, reduction, "log_loss")
 
 
 def hinge_loss(
@@ -147,7 +170,7 @@ def hinge_loss(
     name = scoped_loss_name(scope, "hinge_loss")
     labels_t, logits_t = _pair(labels, logits, "hinge_loss", "logits")
     losses = torch.relu(1 - (2 * labels_t - 1) * logits_t)
-    return weighted_loss(losses, weights, name, loss_collection, reduction, "hinge_loss")
+    return reduce_weighted(losses, weights, name, loss_collection, reduction, "hinge_loss")
 
 
 def cosine_distance(
@@ -170,14 +193,20 @@ def cosine_distance(
     tensor(0.0400)
     """
     if axis is not None and dim is not None:
-        raise ValueError("Cannot specify both 'axis' and 'dim'. Pass axis only (dim is its deprecated name).")
+        raise ValueError(
+            "te.losses.cosine_distance: Cannot specify both 'axis' and 'dim'. Pass axis only (dim is its "
+            "deprecated name)."
+        )
     axis = dim if axis is None else axis
     if axis is None:
-        raise ValueError("You must specify argument `axis`: the dimension of the unit vectors, e.g. axis=1.")
+        raise ValueError(
+            "te.losses.cosine_distance: You must specify argument `axis`: the dimension of the unit vectors, "
+            "e.g. axis=1."
+        )
     name = scoped_loss_name(scope, "cosine_distance_loss")
     labels_t, predictions_t = _pair(labels, predictions, "cosine_distance")
     losses = 1 - (predictions_t * labels_t).sum(dim=axis, keepdim=True)
-    return weighted_loss(losses, weights, name, loss_collection, reduction, "cosine_distance")
+    return reduce_weighted(losses, weights, name, loss_collection, reduction, "cosine_distance")
 
 
 def sigmoid_cross_entropy(
@@ -198,11 +227,11 @@ def sigmoid_cross_entropy(
     name = scoped_loss_name(scope, "sigmoid_cross_entropy_loss")
     logits_t = _logits(logits, "sigmoid_cross_entropy")
     labels_t = _labels_like(multi_class_labels, logits_t, "multi_class_labels", "sigmoid_cross_entropy")
-    check_same_shape(logits_t, labels_t, "logits", "multi_class_labels", "te.losses.sigmoid_cross_entropy")
+    _check_shapes(logits_t, labels_t, "logits", "multi_class_labels", "sigmoid_cross_entropy")
     if label_smoothing > 0:
         labels_t = labels_t * (1 - label_smoothing) + 0.5 * label_smoothing
     losses = F.binary_cross_entropy_with_logits(logits_t, labels_t, reduction="none")
-    return weighted_loss(losses, weights, name, loss_collection, reduction, "sigmoid_cross_entropy")
+    return reduce_weighted(losses, weights, name, loss_collection, reduction, "sigmoid_cross_entropy")
 
 
 def softmax_cross_entropy(
@@ -224,11 +253,11 @@ def softmax_cross_entropy(
     name = scoped_loss_name(scope, "softmax_cross_entropy_loss")
     logits_t = _logits(logits, "softmax_cross_entropy")
     labels_t = _labels_like(onehot_labels, logits_t, "onehot_labels", "softmax_cross_entropy")
-    check_same_shape(logits_t, labels_t, "logits", "onehot_labels", "te.losses.softmax_cross_entropy")
+    _check_shapes(logits_t, labels_t, "logits", "onehot_labels", "softmax_cross_entropy")
     if label_smoothing > 0:
         labels_t = labels_t * (1.0 - label_smoothing) + label_smoothing / labels_t.shape[-1]
     losses = -(labels_t.detach() * logits_t.log_softmax(-1)).sum(-1)
-    return weighted_loss(losses, weights, name, loss_collection, reduction, "softmax_cross_entropy")
+    return reduce_weighted(losses, weights, name, loss_collection, reduction, "softmax_cross_entropy")
 
 
 def sparse_softmax_cross_entropy(
@@ -254,7 +283,7 @@ def sparse_softmax_cross_entropy(
     if labels is None:
         raise ValueError("te.losses.sparse_softmax_cross_entropy: Argument `labels` must not be None.")
     labels_t = labels if isinstance(labels, torch.Tensor) else torch.as_tensor(labels)
-    labels_t, logits_t, weights = _squeeze_sparse(labels_t, logits_t, weights)
+    labels_t, logits_t, weights = _squeeze_sparse(labels_t.to(logits_t.device), logits_t, weights)
     if labels_t.is_floating_point() or labels_t.is_complex() or labels_t.dtype == torch.bool:
         raise TypeError(
             f"te.losses.sparse_softmax_cross_entropy: labels must be integer class ids. Received dtype "
@@ -263,13 +292,15 @@ def sparse_softmax_cross_entropy(
         )
     if labels_t.shape != logits_t.shape[:-1]:
         raise ValueError(
-            "`labels.shape` must equal `logits.shape` except for the last dimension. Received: "
-            f"labels.shape={tuple(labels_t.shape)} and logits.shape={tuple(logits_t.shape)}."
+            "te.losses.sparse_softmax_cross_entropy: `labels.shape` must equal `logits.shape` except for the "
+            f"last dimension. Received: labels.shape={tuple(labels_t.shape)} and logits.shape="
+            f"{tuple(logits_t.shape)}. Pass one class id per row of logits."
         )
-    classes = logits_t.shape[-1]
-    losses = F.cross_entropy(logits_t.reshape(-1, classes), labels_t.reshape(-1).long(), reduction="none")
-    losses = losses.reshape(labels_t.shape)
-    return weighted_loss(losses, weights, name, loss_collection, reduction, "sparse_softmax_cross_entropy")
+    # gather rather than cross_entropy, whose ignore_index would silently skip labels of -100: every
+    # id outside [0, classes) raises, as in TF.
+    picked = logits_t.log_softmax(-1).gather(-1, labels_t.long().unsqueeze(-1))
+    losses = -picked.squeeze(-1)
+    return reduce_weighted(losses, weights, name, loss_collection, reduction, "sparse_softmax_cross_entropy")
 
 
 def mean_pairwise_squared_error(
@@ -313,12 +344,21 @@ def mean_pairwise_squared_error(
 def _logits(logits: Any, function: str) -> torch.Tensor:
     if logits is None:
         raise ValueError(f"te.losses.{function}: Argument `logits` must not be None.")
-    return logits if isinstance(logits, torch.Tensor) else torch.as_tensor(logits, dtype=torch.float32)
+    tensor = logits if isinstance(logits, torch.Tensor) else torch.as_tensor(logits, dtype=torch.float32)
+    if not tensor.is_floating_point():
+        raise TypeError(
+            f"te.losses.{function}: logits must be floating point. Received dtype {tensor.dtype}. Cast them "
+            "with logits.float()."
+        )
+    return tensor
 
 
 def _labels_like(labels: Any, logits: torch.Tensor, argument: str, function: str) -> torch.Tensor:
-    """Labels cast to the logits' dtype and device (TF's cast to the logits' dtype)."""
-    return as_float_tensor(labels, argument, function).to(logits.device, logits.dtype)
+    """Labels cast straight to the logits' dtype and device (TF's cast to the logits' dtype)."""
+    if labels is None:
+        raise ValueError(f"te.losses.{function}: Argument `{argument}` must not be None.")
+    tensor = labels if isinstance(labels, torch.Tensor) else torch.as_tensor(labels)
+    return tensor.to(logits.device, logits.dtype)
 
 
 def _squeeze_sparse(

@@ -17,7 +17,7 @@ from torch_estimator.losses.collection import LOSSES, record_loss, scoped_loss_n
 from torch_estimator.metrics.shapes import check_broadcastable
 from torch_estimator.metrics.state import div_no_nan
 
-__all__ = ["Reduction", "as_float_tensor", "compute_weighted_loss", "nonzero_weights", "weighted_loss"]
+__all__ = ["Reduction", "as_float_tensor", "compute_weighted_loss", "reduce_weighted"]
 
 
 class Reduction:
@@ -80,18 +80,17 @@ def as_float_tensor(value: Any, argument: str, function: str) -> torch.Tensor:
     return value.to(torch.float32)
 
 
-def weighted_loss(
+def reduce_weighted(
     losses: torch.Tensor,
     weights: Any,
     name: str | None,
     loss_collection: str | None,
     reduction: str,
     function: str,
-    recorded_as: str | None = None,
 ) -> torch.Tensor:
     """``compute_weighted_loss`` under the scope ``name`` a loss function opened already
-    (``scoped_loss_name``); ``function`` is named in errors. The loss is recorded as
-    ``<name>/<recorded_as>``, by default TF's last op of the reduction (``Mul``, ``Sum`` or ``value``)."""
+    (``scoped_loss_name``); ``function`` is named in errors. The loss is recorded as ``<name>/<op>``,
+    ``op`` being TF's last op of the reduction (``Mul``, ``Sum`` or ``value``)."""
     Reduction.validate(reduction)
     input_dtype = losses.dtype
     losses = losses.to(torch.float32)
@@ -107,16 +106,16 @@ def weighted_loss(
         elif reduction == Reduction.MEAN:
             loss = div_no_nan(loss, torch.broadcast_to(weights, losses.shape).sum())
         elif reduction == Reduction.SUM_BY_NONZERO_WEIGHTS:
-            loss = div_no_nan(loss, nonzero_weights(losses, weights))
+            loss = div_no_nan(loss, _nonzero_weights(losses, weights))
         else:  # SUM_OVER_BATCH_SIZE
             loss = div_no_nan(loss, torch.tensor(float(losses.numel()), device=losses.device))
     loss = loss.to(input_dtype)
     if name is not None:
-        record_loss(f"{name}/{recorded_as or op}", loss, loss_collection)
+        record_loss(f"{name}/{op}", loss, loss_collection)
     return loss
 
 
-def nonzero_weights(losses: torch.Tensor, weights: torch.Tensor) -> torch.Tensor:
+def _nonzero_weights(losses: torch.Tensor, weights: torch.Tensor) -> torch.Tensor:
     """How many loss elements have a nonzero weight once the weights are broadcast to the losses
     (TF's ``_num_present``), as a float32 scalar."""
     present = (weights != 0).to(torch.float32)
@@ -152,5 +151,11 @@ def compute_weighted_loss(
     name = scoped_loss_name(scope, "weighted_loss")
     if losses is None:
         raise ValueError("te.losses.compute_weighted_loss: Argument `losses` must not be None.")
-    tensor = losses if isinstance(losses, torch.Tensor) else torch.as_tensor(losses)
-    return weighted_loss(tensor, weights, name, loss_collection, reduction, "compute_weighted_loss")
+    try:
+        tensor = losses if isinstance(losses, torch.Tensor) else torch.as_tensor(losses)
+    except (TypeError, ValueError, RuntimeError) as err:
+        raise TypeError(
+            "te.losses.compute_weighted_loss: losses must be a tensor (or a number or array convertible to "
+            f"one). Received: {type(losses).__name__} {losses!r}."
+        ) from err
+    return reduce_weighted(tensor, weights, name, loss_collection, reduction, "compute_weighted_loss")

@@ -386,6 +386,9 @@ def metric_state(
     >>> metric_state(graph, "mean", "mean", None, {"total": ((), torch.float32)}) is state
     True
     """
+    found = found_state(graph, name, kind, key)
+    if found is not None:
+        return found
     state = graph.objects.get(STATE_PREFIX + name)
     if state is None:
         entries = layout() if callable(layout) else layout
