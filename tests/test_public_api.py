@@ -19,6 +19,8 @@ NAMESPACES = (
     "train",
     "layers",
     "losses",
+    "regularizers",
+    "constraints",
     "metrics",
     "summary",
     "initializers",

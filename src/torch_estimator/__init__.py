@@ -7,6 +7,7 @@
 
 from torch_estimator import canned as _canned
 from torch_estimator import (
+    constraints,
     distribute,
     experimental,
     export,
@@ -17,6 +18,7 @@ from torch_estimator import (
     layers,
     losses,
     metrics,
+    regularizers,
     saved_model,
     summary,
     train,
@@ -94,6 +96,8 @@ __all__ = [
     "layers",
     "losses",
     "metrics",
+    "regularizers",
+    "constraints",
     "saved_model",
     "summary",
     "train",

@@ -190,7 +190,9 @@ def test_bad_regularizer_and_constraint_name_the_variable():
     with pytest.raises(TypeError, match="kernel_regularizer of dense/kernel must be a callable"):
         losses_of(lambda x: dense(x, 2, kernel_regularizer=0.1), torch.ones(2, 3))
     with pytest.raises(TypeError, match="bias_constraint of dense/bias must be a callable"):
-        losses_of(lambda x: dense(x, 2, bias_constraint="non_neg"), torch.ones(2, 3))
+        losses_of(lambda x: dense(x, 2, bias_constraint=3), torch.ones(2, 3))
+    with pytest.raises(ValueError, match="bias_constraint of dense/bias: Unknown constraint: 'non_negative'"):
+        losses_of(lambda x: dense(x, 2, bias_constraint="non_negative"), torch.ones(2, 3))
 
 
 def test_a_constraint_returning_another_shape_raises_naming_the_variable():

@@ -17,12 +17,14 @@ from __future__ import annotations
 
 import dataclasses
 import re
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 import torch
 
+from torch_estimator.constraints import get as constraint_named
 from torch_estimator.graph.graph import Graph, require_graph
+from torch_estimator.regularizers import get as regularizer_named
 
 __all__ = [
     "Constraint",
@@ -74,9 +76,10 @@ def attach_regularizers(
     """Gives the variable ``name`` (a full name), being created, its regularizers: ``(argument,
     regularizer)`` pairs in TF's order, the argument named in the error. TF fixed them at creation."""
     found = []
-    for argument, regularizer in regularizers:
+    for argument, given in regularizers:
+        regularizer = _by_name(given, regularizer_named, argument, name)
         if regularizer is not None:
-            _check_callable(regularizer, argument, name, "a scalar loss", "lambda w: 0.01 * w.square().sum()")
+            _check_callable(regularizer, argument, name, "a scalar loss", "te.regularizers.l2(0.01)")
             found.append(regularizer)
     if found:
         graph.variable_regularizers[name] = tuple(found)
@@ -84,8 +87,9 @@ def attach_regularizers(
 
 def attach_constraint(graph: Graph, name: str, constraint: Constraint | None, argument: str) -> None:
     """Gives the variable ``name``, being created, its constraint (``argument`` names it in the error)."""
+    constraint = _by_name(constraint, constraint_named, argument, name)
     if constraint is not None:
-        _check_callable(constraint, argument, name, "its projected value", "lambda v: v.clamp(min=0.0)")
+        _check_callable(constraint, argument, name, "its projected value", "te.constraints.non_neg()")
         graph.variable_constraints[name] = constraint
 
 
@@ -108,8 +112,8 @@ def regularize_activity(
     if regularizer is None:
         return
     name = graph.scoped(layer)
-    example = "lambda y: 0.01 * y.square().sum()"
-    _check_callable(regularizer, "activity_regularizer", name, "a scalar loss", example)
+    regularizer = _by_name(regularizer, regularizer_named, "activity_regularizer", name)
+    _check_callable(regularizer, "activity_regularizer", name, "a scalar loss", "te.regularizers.l2(0.01)")
     loss = _as_loss(regularizer(outputs), outputs)
     if loss is not None:
         loss = loss / outputs.shape[0]
@@ -214,9 +218,20 @@ def apply_constraints(pairs: Sequence[tuple[str, torch.Tensor, Constraint]]) -> 
             variable.copy_(value)
 
 
+def _by_name(value: Any, lookup: Callable[[Any], Any], argument: str, owner: str) -> Any:
+    """A Keras name or config dict (``"l2"``, ``"non_neg"``) looked up, as TF's layers do; any other
+    value as it is."""
+    if not isinstance(value, (str, Mapping)):
+        return value
+    try:
+        return lookup(value)
+    except (ValueError, TypeError) as err:
+        raise ValueError(f"{argument} of {owner}: {err}") from err
+
+
 def _check_callable(value: Any, argument: str, owner: str, returns: str, example: str) -> None:
     if not callable(value):
         raise TypeError(
-            f"{argument} of {owner} must be a callable taking the tensor and returning {returns}, e.g. "
-            f"{example}. Received: {value!r} (Keras names such as 'l2' or 'non_neg' are not accepted)."
+            f"{argument} of {owner} must be a callable taking the tensor and returning {returns}, or a Keras "
+            f"name, e.g. {example}. Received: {value!r}."
         )
