@@ -91,7 +91,7 @@ def test_radial_constraint_matches_keras():
         (lambda: regularizers.L2(l2=float("nan")), "an infinite number or NaN are not valid values"),
         (lambda: regularizers.L1(l1=0.1, scale=2), "Argument\\(s\\) not recognized"),
         (lambda: regularizers.get(3), "Could not interpret regularizer identifier: 3"),
-        (lambda: regularizers.get("l3"), "unknown regularizer 'l3'"),
+        (lambda: regularizers.get("l3"), "Unknown regularizer: 'l3'"),
         (lambda: regularizers.OrthogonalRegularizer(mode="diagonal"), "Invalid value for argument `mode`"),
         (lambda: constraints.get("foo"), "Unknown constraint: 'foo'"),
         (lambda: constraints.get(3), "Could not interpret constraint function identifier: 3"),

@@ -14,6 +14,8 @@ from typing import Any
 
 import torch
 
+from torch_estimator.contract.keras_objects import config_repr, from_identifier, serialize
+
 __all__ = [
     "Constraint",
     "MaxNorm",
@@ -50,9 +52,7 @@ class Constraint:
         """The constraint ``get_config`` describes."""
         return cls(**config)
 
-    def __repr__(self) -> str:
-        arguments = ", ".join(f"{key}={value!r}" for key, value in self.get_config().items())
-        return f"{type(self).__name__}({arguments})"
+    __repr__ = config_repr
 
 
 def _norms(weights: torch.Tensor, axis: Axis) -> torch.Tensor:
@@ -198,39 +198,14 @@ _BY_NAME: dict[str, Callable[..., Constraint]] = {
 }
 
 
-def serialize(constraint: Constraint) -> dict[str, Any]:
-    """``{"class_name": ..., "config": ...}``, what ``get`` takes back.
-
-    >>> serialize(MaxNorm(3.0))
-    {'class_name': 'MaxNorm', 'config': {'max_value': 3.0, 'axis': 0}}
-    """
-    return {"class_name": type(constraint).__name__, "config": constraint.get_config()}
-
-
 def get(identifier: Any) -> Callable[[torch.Tensor], torch.Tensor] | None:
     """The constraint ``identifier`` names (``tf.keras.constraints.get``): None, a Keras name
-    (``"max_norm"``: ``MaxNorm()``), a ``serialize`` dict, or any callable, returned as it is.
+    or a ``serialize`` dict, or any callable, returned as it is.
 
     Raises:
         ValueError: anything else, or an unknown name.
 
-    >>> get("non_neg")
+    >>> get('non_neg')
     NonNeg()
     """
-    if identifier is None or (callable(identifier) and not isinstance(identifier, type)):
-        return identifier
-    if isinstance(identifier, str):
-        return _make(identifier, {})
-    if isinstance(identifier, Mapping) and "class_name" in identifier:
-        return _make(identifier["class_name"], identifier.get("config") or {})
-    raise ValueError(
-        f"Could not interpret constraint function identifier: {identifier!r}. Pass a callable (e.g. "
-        f"te.constraints.max_norm(2.0)), one of the names {sorted(_BY_NAME)}, or a serialize() dict."
-    )
-
-
-def _make(name: str, config: Mapping[str, Any]) -> Constraint:
-    factory = _BY_NAME.get(name)
-    if factory is None:
-        raise ValueError(f"Unknown constraint: {name!r}. Known names: {sorted(_BY_NAME)}.")
-    return factory(**config)
+    return from_identifier(identifier, _BY_NAME, "constraint function", "te.constraints.max_norm(2.0)")

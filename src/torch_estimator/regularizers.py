@@ -13,6 +13,8 @@ from typing import Any
 
 import torch
 
+from torch_estimator.contract.keras_objects import config_repr, from_identifier, serialize
+
 __all__ = [
     "L1",
     "L1L2",
@@ -58,9 +60,7 @@ class Regularizer:
         """The regularizer ``get_config`` describes."""
         return cls(**config)
 
-    def __repr__(self) -> str:
-        arguments = ", ".join(f"{key}={value!r}" for key, value in self.get_config().items())
-        return f"{type(self).__name__}({arguments})"
+    __repr__ = config_repr
 
 
 class L1(Regularizer):
@@ -187,42 +187,14 @@ _BY_NAME: dict[str, Callable[..., Regularizer]] = {
 }
 
 
-def serialize(regularizer: Regularizer) -> dict[str, Any]:
-    """``{"class_name": ..., "config": ...}``, what ``get`` takes back.
-
-    >>> serialize(L2(0.5))
-    {'class_name': 'L2', 'config': {'l2': 0.5}}
-    """
-    return {"class_name": type(regularizer).__name__, "config": regularizer.get_config()}
-
-
 def get(identifier: Any) -> Callable[[torch.Tensor], torch.Tensor] | None:
     """The regularizer ``identifier`` names (``tf.keras.regularizers.get``): None, a Keras name
-    (``"l2"``: ``L2(0.01)``), a ``serialize`` dict, or any callable, returned as it is.
+    or a ``serialize`` dict, or any callable, returned as it is.
 
     Raises:
         ValueError: anything else, or an unknown name.
 
-    >>> get("l1_l2")
+    >>> get('l1_l2')
     L1L2(l1=0.009999999776482582, l2=0.009999999776482582)
     """
-    if identifier is None or (callable(identifier) and not isinstance(identifier, type)):
-        return identifier
-    if isinstance(identifier, str):
-        return _make(identifier, {})
-    if isinstance(identifier, Mapping) and "class_name" in identifier:
-        return _make(identifier["class_name"], identifier.get("config") or {})
-    raise ValueError(
-        f"Could not interpret regularizer identifier: {identifier!r}. Pass a callable (e.g. "
-        f"te.regularizers.l2(0.01)), one of the names {sorted(_BY_NAME)}, or a serialize() dict."
-    )
-
-
-def _make(name: str, config: Mapping[str, Any]) -> Regularizer:
-    factory = _BY_NAME.get(name)
-    if factory is None:
-        raise ValueError(
-            f"Could not interpret regularizer identifier: unknown regularizer {name!r}. Known names: "
-            f"{sorted(_BY_NAME)}."
-        )
-    return factory(**config)
+    return from_identifier(identifier, _BY_NAME, "regularizer", "te.regularizers.l2(0.01)")

@@ -18,6 +18,7 @@ Each returns the reduced loss, a scalar (the weighted per-element losses for ``R
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 import torch
@@ -55,6 +56,25 @@ def _pair(
     return label_tensor, prediction_tensor
 
 
+def _elementwise(
+    function: str,
+    labels: Any,
+    predictions: Any,
+    per_element: Callable[[torch.Tensor, torch.Tensor], torch.Tensor],
+    weights: Any,
+    scope: str | None,
+    loss_collection: str | None,
+    reduction: str,
+    predictions_argument: str = "predictions",
+) -> torch.Tensor:
+    """``per_element(labels, predictions)`` of float32 inputs of one shape, weighted and reduced under
+    the name ``function`` (the loss functions comparing labels and predictions element by element)."""
+    name = scoped_loss_name(scope, function)
+    labels_t, predictions_t = _pair(labels, predictions, function, predictions_argument)
+    losses = per_element(labels_t, predictions_t)
+    return reduce_weighted(losses, weights, name, loss_collection, reduction, function)
+
+
 def _check_shapes(
     first: torch.Tensor, second: torch.Tensor, first_name: str, second_name: str, function: str
 ) -> None:
@@ -81,10 +101,16 @@ def absolute_difference(
     >>> absolute_difference(torch.tensor([1.0, 0.0]), torch.tensor([1.5, 0.5]), weights=weights)
     tensor(0.5000)
     """
-    name = scoped_loss_name(scope, "absolute_difference")
-    labels_t, predictions_t = _pair(labels, predictions, "absolute_difference")
-    losses = (predictions_t - labels_t).abs()
-    return reduce_weighted(losses, weights, name, loss_collection, reduction, "absolute_difference")
+    return _elementwise(
+        "absolute_difference",
+        labels,
+        predictions,
+        lambda y, p: (p - y).abs(),
+        weights,
+        scope,
+        loss_collection,
+        reduction,
+    )
 
 
 def mean_squared_error(
@@ -103,10 +129,16 @@ def mean_squared_error(
     >>> mean_squared_error(torch.tensor([[1.0], [0.0]]), torch.tensor([[2.0], [0.5]]))
     tensor(0.6250)
     """
-    name = scoped_loss_name(scope, "mean_squared_error")
-    labels_t, predictions_t = _pair(labels, predictions, "mean_squared_error")
-    losses = (predictions_t - labels_t).square()
-    return reduce_weighted(losses, weights, name, loss_collection, reduction, "mean_squared_error")
+    return _elementwise(
+        "mean_squared_error",
+        labels,
+        predictions,
+        lambda y, p: (p - y).square(),
+        weights,
+        scope,
+        loss_collection,
+        reduction,
+    )
 
 
 def huber_loss(
@@ -124,12 +156,13 @@ def huber_loss(
     >>> huber_loss(torch.tensor([0.0, 0.0]), torch.tensor([0.5, 3.0]))
     tensor(1.3125)
     """
-    name = scoped_loss_name(scope, "huber_loss")
-    labels_t, predictions_t = _pair(labels, predictions, "huber_loss")
-    abs_error = (predictions_t - labels_t).abs()
-    quadratic = torch.clamp(abs_error, max=delta)
-    losses = 0.5 * quadratic * quadratic + delta * (abs_error - quadratic)
-    return reduce_weighted(losses, weights, name, loss_collection, reduction, "huber_loss")
+
+    def huber(labels_t: torch.Tensor, predictions_t: torch.Tensor) -> torch.Tensor:
+        abs_error = (predictions_t - labels_t).abs()
+        quadratic = torch.clamp(abs_error, max=delta)
+        return 0.5 * quadratic * quadratic + delta * (abs_error - quadratic)
+
+    return _elementwise("huber_loss", labels, predictions, huber, weights, scope, loss_collection, reduction)
 
 
 def log_loss(
@@ -146,12 +179,13 @@ def log_loss(
     >>> log_loss(torch.tensor([1.0]), torch.tensor([0.5]))
     tensor(0.6931)
     """
-    name = scoped_loss_name(scope, "log_loss")
-    labels_t, predictions_t = _pair(labels, predictions, "log_loss")
-    losses = -labels_t * torch.log(predictions_t + epsilon) - (1 - labels_t) * torch.log(
-        1 - predictions_t + epsilon
-    )
-    return reduce_weighted(losses, weights, name, loss_collection, reduction, "log_loss")
+
+    def log(labels_t: torch.Tensor, predictions_t: torch.Tensor) -> torch.Tensor:
+        return -labels_t * torch.log(predictions_t + epsilon) - (1 - labels_t) * torch.log(
+            1 - predictions_t + epsilon
+        )
+
+    return _elementwise("log_loss", labels, predictions, log, weights, scope, loss_collection, reduction)
 
 
 def hinge_loss(
@@ -167,10 +201,17 @@ def hinge_loss(
     >>> hinge_loss(torch.tensor([1.0, 0.0]), torch.tensor([0.3, -2.0]))
     tensor(0.3500)
     """
-    name = scoped_loss_name(scope, "hinge_loss")
-    labels_t, logits_t = _pair(labels, logits, "hinge_loss", "logits")
-    losses = torch.relu(1 - (2 * labels_t - 1) * logits_t)
-    return reduce_weighted(losses, weights, name, loss_collection, reduction, "hinge_loss")
+    return _elementwise(
+        "hinge_loss",
+        labels,
+        logits,
+        lambda y, z: torch.relu(1 - (2 * y - 1) * z),
+        weights,
+        scope,
+        loss_collection,
+        reduction,
+        predictions_argument="logits",
+    )
 
 
 def cosine_distance(
