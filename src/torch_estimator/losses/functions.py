@@ -404,7 +404,7 @@ def _labels_like(labels: Any, logits: torch.Tensor, argument: str, function: str
 
 def _squeeze_sparse(
     labels: torch.Tensor, logits: torch.Tensor, weights: Any
-) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+) -> tuple[torch.Tensor, torch.Tensor, Any]:
     """TF's ``_remove_squeezable_dimensions(labels, logits, weights, expected_rank_diff=1)``: labels of
     the logits' rank lose a trailing size-1 dimension (or logits two ranks above the labels lose
     theirs), and weights one rank above the labels lose their trailing dimension."""
@@ -413,6 +413,8 @@ def _squeeze_sparse(
         logits = logits.squeeze(-1)
     elif rank_diff == 0 and labels.dim() > 0 and labels.shape[-1] == 1:
         labels = labels.squeeze(-1)
+    if isinstance(weights, (int, float)):  # a number has no dimension to squeeze
+        return labels, logits, weights
     weights_t = as_float_tensor(weights, "weights", "sparse_softmax_cross_entropy")
     if weights_t.dim() - labels.dim() == 1:
         weights_t = weights_t.squeeze(-1)

@@ -94,25 +94,45 @@ def reduce_weighted(
     Reduction.validate(reduction)
     input_dtype = losses.dtype
     losses = losses.to(torch.float32)
-    weights = as_float_tensor(weights, "weights", function).to(losses.device)
-    check_broadcastable(weights, losses.shape, f"te.losses.{function}")
-    weighted = losses * weights
-    if reduction == Reduction.NONE:
-        loss, op = weighted, "Mul"
+    op = {Reduction.NONE: "Mul", Reduction.SUM: "Sum"}.get(reduction, "value")
+    if isinstance(weights, (int, float)) and not isinstance(weights, bool) and reduction != Reduction.MEAN:
+        # A number (the default 1.0): TF's _num_present short-cuts it too; no weight tensor, no count kernels.
+        loss = _reduce_by_number(losses, weights, reduction)
     else:
-        loss, op = weighted.sum(), "value"
-        if reduction == Reduction.SUM:
-            op = "Sum"
-        elif reduction == Reduction.MEAN:
-            loss = div_no_nan(loss, torch.broadcast_to(weights, losses.shape).sum())
-        elif reduction == Reduction.SUM_BY_NONZERO_WEIGHTS:
-            loss = div_no_nan(loss, _nonzero_weights(losses, weights))
-        else:  # SUM_OVER_BATCH_SIZE
-            loss = div_no_nan(loss, torch.tensor(float(losses.numel()), device=losses.device))
+        weights = as_float_tensor(weights, "weights", function).to(losses.device)
+        check_broadcastable(weights, losses.shape, f"te.losses.{function}")
+        loss = _reduce_by_tensor(losses, weights, reduction)
     loss = loss.to(input_dtype)
     if name is not None:
         record_loss(f"{name}/{op}", loss, loss_collection)
     return loss
+
+
+def _reduce_by_number(losses: torch.Tensor, weight: float, reduction: str) -> torch.Tensor:
+    """``reduce_weighted`` for a number weight (not MEAN, whose float32 sum of weights it would round
+    differently): the divisor is a count, exact as a Python number."""
+    weighted = losses if weight == 1 else losses * weight
+    if reduction == Reduction.NONE:
+        return weighted
+    total = weighted.sum()
+    if reduction == Reduction.SUM:
+        return total
+    count = losses.numel() if reduction == Reduction.SUM_OVER_BATCH_SIZE or weight != 0 else 0
+    return total / count if count else torch.zeros_like(total)
+
+
+def _reduce_by_tensor(losses: torch.Tensor, weights: torch.Tensor, reduction: str) -> torch.Tensor:
+    weighted = losses * weights
+    if reduction == Reduction.NONE:
+        return weighted
+    total = weighted.sum()
+    if reduction == Reduction.SUM:
+        return total
+    if reduction == Reduction.MEAN:
+        return div_no_nan(total, torch.broadcast_to(weights, losses.shape).sum())
+    if reduction == Reduction.SUM_BY_NONZERO_WEIGHTS:
+        return div_no_nan(total, _nonzero_weights(losses, weights))
+    return div_no_nan(total, torch.tensor(float(losses.numel()), device=losses.device))
 
 
 def _nonzero_weights(losses: torch.Tensor, weights: torch.Tensor) -> torch.Tensor:
