@@ -8,6 +8,7 @@ predictions):
 
 from __future__ import annotations
 
+import numpy as np
 import pytest
 import torch
 
@@ -102,3 +103,46 @@ def test_shapes_are_checked(run_metrics):
         run_metrics(lambda f, y: {"iou": mean_iou(y, f, 3)}, [(PREDICTIONS.reshape(10, 1), LABELS)])
     with pytest.raises(ValueError, match=r"weights of shape \(3,\) do not fit labels of shape \(10,\)"):
         run_metrics(both(3, torch.ones(3)), [(PREDICTIONS, LABELS)])
+
+
+def test_float_weights_raise_no_false_out_of_bound(run_metrics):
+    """Weights 0.1, 0.1, 0.7 on three right predictions: every class reads 1 (TF 2.15: 1.0). The
+    histogram's total less its inner sum rounds to about 6e-8 in float32; only border cells may say
+    an id was out of range."""
+    values = run_metrics(
+        both(3, torch.tensor([0.1, 0.1, 0.7])), [(torch.tensor([0, 1, 2]), torch.tensor([0, 1, 2]))]
+    )
+    assert float(values["accuracy"]) == 1.0
+    assert float(values["iou"]) == 1.0
+
+
+def test_weights_spanning_magnitudes_raise_no_false_out_of_bound(run_metrics):
+    """Three batches whose weights span 1e-3 to 1e3 (19 classes): the float64 confusion matrix's
+    total less its inner sum is not 0 there either. The value is TF's formula over the same matrix."""
+    rs = np.random.RandomState(0)
+    batches = [
+        (rs.randint(0, 19, n), rs.randint(0, 19, n), rs.uniform(0, 1, n) * scale)
+        for n, scale in ((1, 1e-3), (1, 1e-3), (64, 1e3))
+    ]
+    weights = iter([torch.tensor(w) for _, _, w in batches])  # model_fn runs once per batch, in order
+
+    def metrics_fn(features, labels):
+        return {"iou": mean_iou(labels, features, 19, weights=next(weights))}
+
+    data = [(torch.tensor(predictions), torch.tensor(labels)) for labels, predictions, _ in batches]
+    values = run_metrics(metrics_fn, data)
+    matrix = np.zeros((19, 19))
+    for labels, predictions, w in batches:
+        np.add.at(matrix, (labels, predictions), w)
+    diagonal = np.diag(matrix)
+    denominator = matrix.sum(0) + matrix.sum(1) - diagonal
+    present = denominator > 0
+    assert float(values["iou"]) == pytest.approx((diagonal[present] / denominator[present]).mean(), rel=1e-6)
+
+
+def test_a_single_weight_broadcasts(run_metrics):
+    """TF's mean_per_class_accuracy multiplied by weights of shape (1,): every element takes it.
+    Weight 2 on everything changes no ratio."""
+    values = run_metrics(both(3, torch.tensor([2.0])), [(PREDICTIONS, LABELS)])
+    assert float(values["accuracy"]) == pytest.approx(25 / 36)
+    assert float(values["iou"]) == pytest.approx(1.6 / 3)

@@ -95,6 +95,10 @@ def test_at_top_k_takes_class_ids(run_metrics):
     values = run_metrics(metrics_fn, [(torch.tensor([[3, 2], [0, 1]]), LABELS)])
     assert float(values["p"]) == pytest.approx(0.25)
     assert float(values["r"]) == pytest.approx(0.25)
+    # Float ids are cast to int64 as TF cast them, truncating: [[3.5, 2.0], [0.9, 1.0]] are the same.
+    values = run_metrics(metrics_fn, [(torch.tensor([[3.5, 2.0], [0.9, 1.0]]), LABELS)])
+    assert float(values["p"]) == pytest.approx(0.25)
+    assert float(values["r"]) == pytest.approx(0.25)
 
 
 def test_average_precision_at_k(run_metrics):

@@ -75,6 +75,14 @@ def test_mean_cosine_distance(run_metrics):
     assert float(values["weighted"]) == pytest.approx(0.02, abs=1e-6)
 
 
+@pytest.mark.parametrize("dim", [2, -3])
+def test_mean_cosine_distance_rejects_a_dimension_out_of_range(run_metrics, dim):
+    with pytest.raises(ValueError, match=rf"Invalid reduction dimension {dim} for inputs of shape \(3, 2\)"):
+        run_metrics(
+            lambda f, y: {"d": mean_cosine_distance(y, f, dim=dim)}, [(torch.ones(3, 2), torch.ones(3, 2))]
+        )
+
+
 def test_shape_mismatch_names_both_shapes(run_metrics):
     with pytest.raises(ValueError, match=r"Shapes \(3,\) and \(3, 2\) are incompatible"):
         run_metrics(lambda f, y: {"mse": mean_squared_error(y, f)}, [(torch.ones(3, 2), LABELS)])

@@ -75,7 +75,8 @@ def auc(
 
     Raises:
         ValueError: an unknown curve ("Curve must be either ROC or PR") or summation_method
-            ("Invalid summation_method"), bad shapes; when read, predictions outside [0, 1].
+            ("Invalid summation_method"), ``num_thresholds`` below 2 (TF ran with fewer and returned
+            an area of its slicing), bad shapes; when read, predictions outside [0, 1].
 
     Maths: TF's ``auc``; torchmetrics differs (module docstring).
 
@@ -160,7 +161,8 @@ def sensitivity_at_specificity(
     there.
 
     Raises:
-        ValueError: ``specificity`` outside [0, 1] ("`specificity` must be in the range [0, 1]").
+        ValueError: ``specificity`` outside [0, 1] ("`specificity` must be in the range [0, 1]"),
+            or ``num_thresholds`` below 2 (TF ran with fewer).
 
     Maths: TF's ``sensitivity_at_specificity``; torchmetrics differs (module docstring).
 
@@ -208,7 +210,8 @@ def specificity_at_sensitivity(
     then ``tn / (tn + fp + 1e-7)`` there.
 
     Raises:
-        ValueError: ``sensitivity`` outside [0, 1] ("`sensitivity` must be in the range [0, 1]").
+        ValueError: ``sensitivity`` outside [0, 1] ("`sensitivity` must be in the range [0, 1]"),
+            or ``num_thresholds`` below 2 (TF ran with fewer).
 
     Maths: TF's ``specificity_at_sensitivity``; torchmetrics differs (module docstring).
 

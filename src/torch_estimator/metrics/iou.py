@@ -54,7 +54,8 @@ def mean_iou(
         labels: int class ids, any shape (flattened).
         predictions: int class ids of the labels' shape.
         num_classes: the number of classes (the confusion matrix is ``num_classes`` square).
-        weights: None, a scalar, or one weight per element (any shape with as many elements).
+        weights: None, one weight per element (any shape with as many elements), or a single
+            weight for all (TF's ``mean_iou`` raised on a single weight; accepted here).
 
     Returns:
         ``(value, update_op)``: a 0-d float32 mean IoU; 0 while no class has occurred.
@@ -210,7 +211,8 @@ def read_mean_iou(state: MetricState, value_key: Any = None) -> torch.Tensor:
     num_classes, full_name = state.key, state.name
     matrix = state["confusion_matrix"]
     inner = matrix[1:-1, 1:-1]
-    _check_in_range(matrix.sum() - inner.sum() + state["out_of_range"], full_name, num_classes)
+    border = torch.cat((matrix[0], matrix[-1], matrix[1:-1, 0], matrix[1:-1, -1]))
+    _check_in_range(border, state["out_of_range"], full_name, num_classes)
     sum_over_row = inner.sum(0).to(torch.float32)
     sum_over_col = inner.sum(1).to(torch.float32)
     diagonal = torch.diagonal(inner).to(torch.float32)
@@ -232,37 +234,38 @@ def read_mean_per_class_accuracy(state: MetricState, value_key: Any = None) -> t
     num_classes, full_name = state.key, state.name
     histogram = state["histogram"]
     inner = histogram[:, 1:-1]
-    _check_in_range(histogram.sum() - inner.sum() + state["out_of_range"], full_name, num_classes)
+    _check_in_range(histogram[:, [0, -1]], state["out_of_range"], full_name, num_classes)
     count, total = inner[1], inner.sum(0)
     return div_no_nan(count, total.clamp(min=0)).mean()
 
 
 def _element_weights(weights: Any, labels: torch.Tensor, metric: str) -> torch.Tensor | None:
-    # TF flattened weights of rank > 1 and needed one per element; a scalar is accepted too.
+    # TF flattened weights of rank > 1 and needed one per element (mean_per_class_accuracy also
+    # broadcast a single weight; mean_iou accepts one here too, where TF raised).
     if weights is None:
         return None
     weights_t = as_tensor(weights, "weights", metric)
     if weights_t.shape == labels.shape:
         return weights_t
-    if weights_t.dim() != 0 and weights_t.numel() != labels.numel():
+    if weights_t.numel() == 1:
+        # Deferred batches are concatenated row by row: give the weights the labels' rows.
+        return torch.broadcast_to(weights_t.reshape(()), labels.shape)
+    if weights_t.numel() != labels.numel():
         raise ValueError(
             f"{metric}: weights of shape {tuple(weights_t.shape)} do not fit labels of shape "
             f"{tuple(labels.shape)}: pass a scalar or one weight per label ({labels.numel()} in all)."
         )
-    # Deferred batches are concatenated row by row: give the weights the labels' rows.
-    return (
-        torch.broadcast_to(weights_t, labels.shape)
-        if weights_t.dim() == 0
-        else weights_t.reshape(labels.shape)
-    )
+    return weights_t.reshape(labels.shape)
 
 
 def _outside(ids: torch.Tensor, num_classes: int) -> torch.Tensor:
     return (ids < 0) | (ids >= num_classes)
 
 
-def _check_in_range(outside: torch.Tensor, metric: str, num_classes: int) -> None:
-    if float(outside.item()):  # one sync, when the value is read
+def _check_in_range(border: torch.Tensor, out_of_range: torch.Tensor, metric: str, num_classes: int) -> None:
+    # Border cells are read one by one: the total less the inner sum would round to nonzero with
+    # float weights. A border cell weighted 0 (or cancelled to 0) is in ``out_of_range``'s count.
+    if float((border.ne(0).sum() + out_of_range).item()):  # one sync, when the value is read
         raise ValueError(
             f"{metric}: `labels` out of bound: class ids outside [0, {num_classes}) were seen. Pass class "
             "ids in [0, num_classes) or raise num_classes."

@@ -376,6 +376,8 @@ def _scores(predictions: Any, k: int, metric: str) -> torch.Tensor:
 def _top_ids(predictions_idx: Any, metric: str) -> torch.Tensor:
     """Top-k class ids ``[D1, ..., DN, k]``, checked."""
     given = as_tensor(predictions_idx, "predictions_idx", metric)
+    if given.is_floating_point():
+        given = given.to(torch.int64)  # TF casts predictions_idx to int64, truncating
     _check_class_ids(given, "predictions_idx", metric)
     if given.dim() < 1:
         raise ValueError(f"{metric}: The rank of predictions_idx must be at least 1. Received a scalar.")

@@ -183,6 +183,12 @@ def mean_cosine_distance(
     labels_t, predictions_t, weights_t = prepare_inputs(
         labels, predictions, weights, name or "mean_cosine_distance"
     )
+    rank = predictions_t.dim()
+    if not -rank <= dim < max(rank, 1):
+        raise ValueError(
+            f"{name or 'mean_cosine_distance'}: Invalid reduction dimension {dim} for inputs of shape "
+            f"{tuple(predictions_t.shape)} (rank {rank}). Pass dim in [{-rank}, {max(rank, 1)})."
+        )
     radial = (predictions_t * labels_t).sum(dim=dim, keepdim=True)
     mean_value, update_op = mean_pair(radial, weights_t, name, "mean_cosine_distance")
     return MetricValue(
