@@ -202,6 +202,114 @@ def test_variable_scope_initializer_applies_inside_and_nests():
     assert graph.scope_initializers == {}
 
 
+def test_variable_scope_takes_tf_arguments_in_tf_order():
+    """TF1 library code passes ``values`` third: ``variable_scope(scope, "default", [inputs])``.
+    The scope yielded has TF's ``.name``."""
+    seen = {}
+
+    def model_fn(features, mode):
+        with variable_scope("given", "default", [features]) as scope:
+            seen["given"] = (scope, scope.name, scope.original_name_scope)
+            get_variable("w", [1])
+        with variable_scope(None, "default", [features]) as scope:
+            seen["default"] = scope.name
+        return EstimatorSpec(mode, predictions=features)
+
+    graph = Graph(model_fn)
+    graph(torch.ones(1), None, PREDICT)
+    assert seen == {"given": ("given", "given", "given/"), "default": "default"}
+    assert list(graph.state_dict()) == ["given/w"]
+
+
+def test_variable_scope_dtype_and_constraint_are_get_variables_defaults():
+    """As TF 2.15: inside ``variable_scope(dtype=float64, constraint=c)``, get_variable makes a float64
+    variable constrained by c (an explicit constraint wins); a layer's kernel stays float32 and
+    unconstrained."""
+    from torch_estimator.constraints import NonNeg
+    from torch_estimator.layers import dense
+
+    constraint = NonNeg()
+
+    def own(value):
+        return value
+
+    def model_fn(features, mode):
+        with variable_scope("s", dtype=torch.float64, constraint=constraint):
+            get_variable("v", [2])
+            get_variable("w", [2], constraint=own)
+            out = dense(features, 2)
+        return EstimatorSpec(mode, predictions=out)
+
+    graph = Graph(model_fn)
+    graph(torch.ones(1, 3), None, PREDICT)
+    state = graph.state_dict()
+    assert state["s/v"].dtype == torch.float64
+    assert state["s/dense/kernel"].dtype == torch.float32
+    assert graph.variable_constraints == {"s/v": constraint, "s/w": own}
+    assert graph.scope_dtypes == {} and graph.scope_constraints == {}
+
+
+def test_custom_getters_wrap_get_variable_and_layer_variables():
+    """TF 2.15's results: a scope getter doubling what it gets gives get_variable [2.] and, on a ones
+    kernel, a dense output of 6 for three ones; it is called on every call with the full name and
+    TF's keywords. Nested getters run inner first (inner(outer(variable)): (1 + 1) * 10 = 20); a
+    getter given to get_variable replaces the scope's (1 - 5 = -4)."""
+    calls = []
+
+    def double(getter, name, *args, **kwargs):
+        calls.append((name, tuple(sorted(kwargs))))
+        return getter(name, *args, **kwargs) * 2.0
+
+    def outer(getter, name, *args, **kwargs):
+        calls.append(("outer", name))
+        return getter(name, *args, **kwargs) + 1.0
+
+    def inner(getter, name, *args, **kwargs):
+        calls.append(("inner", name))
+        return getter(name, *args, **kwargs) * 10.0
+
+    def own(getter, name, *args, **kwargs):
+        calls.append(("own", name))
+        return getter(name, *args, **kwargs) - 5.0
+
+    from torch_estimator.layers import dense
+
+    def model_fn(features, mode):
+        with variable_scope("cg", custom_getter=double):
+            z = get_variable("z", [1], initializer=init.ones())
+            out = dense(features, 1, kernel_initializer=init.ones(), name="dd")
+        with variable_scope("o", custom_getter=outer), variable_scope("i", custom_getter=inner):
+            v = get_variable("v", [1], initializer=init.ones())
+            w = get_variable("w", [1], initializer=init.ones(), custom_getter=own)
+        return EstimatorSpec(mode, predictions={"z": z, "out": out, "v": v, "w": w})
+
+    graph = Graph(model_fn)
+    for _ in range(2):
+        calls.clear()
+        predictions = graph(torch.ones(1, 3), None, PREDICT).predictions
+        assert {key: value.tolist() for key, value in predictions.items()} == {
+            "z": [2.0],
+            "out": [[6.0]],
+            "v": [20.0],
+            "w": [-4.0],
+        }
+    keywords = (
+        "aggregation", "caching_device", "collections", "constraint", "dtype", "initializer",
+        "partitioner", "regularizer", "reuse", "shape", "synchronization", "trainable",
+        "use_resource", "validate_shape",
+    )  # fmt: skip
+    assert calls == [
+        ("cg/z", keywords),
+        ("cg/dd/kernel", keywords),
+        ("cg/dd/bias", keywords),
+        ("inner", "o/i/v"),
+        ("outer", "o/i/v"),
+        ("own", "o/i/w"),
+    ]
+    assert sorted(graph.state_dict()) == ["cg/dd/bias", "cg/dd/kernel", "cg/z", "o/i/v", "o/i/w"]
+    assert graph.state_dict()["cg/z"].tolist() == [1.0]  # the variable itself is unchanged
+
+
 # -- get_variable -------------------------------------------------------------------------------
 
 

@@ -85,6 +85,9 @@ class Graph(nn.Module):
         self.scope = ""
         self.scope_initializers: dict[str, Any] = {}
         self.scope_regularizers: dict[str, Any] = {}
+        self.scope_dtypes: dict[str, Any] = {}
+        self.scope_constraints: dict[str, Any] = {}
+        self.scope_custom_getters: dict[str, Any] = {}
         # Each variable's regularizers and constraint, fixed at its creation; the regularization
         # losses of the current call and the variables whose losses it has recorded (regularization.py).
         self.variable_regularizers: dict[str, tuple[Any, ...]] = {}

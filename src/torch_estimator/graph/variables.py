@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 from collections.abc import Callable, Iterator, Sequence
+from functools import partial
 from typing import Any
 
 import torch
@@ -22,7 +23,16 @@ from torch_estimator.graph.regularization import (
     scope_regularizer,
 )
 
-__all__ = ["create_variable", "get_module", "get_variable", "identity", "variable_scope"]
+__all__ = [
+    "CustomGetter",
+    "VariableScope",
+    "create_variable",
+    "get_module",
+    "get_variable",
+    "getter_arguments",
+    "identity",
+    "variable_scope",
+]
 
 
 def get_variable(
@@ -31,20 +41,34 @@ def get_variable(
     dtype: torch.dtype | None = None,
     initializer: Any = None,
     regularizer: Regularizer | None = None,
-    trainable: bool = True,
-    *,
+    trainable: bool | None = None,
+    collections: Any = None,
+    caching_device: Any = None,
+    partitioner: Any = None,
+    validate_shape: bool = True,
+    use_resource: Any = None,
+    custom_getter: CustomGetter | None = None,
     constraint: Constraint | None = None,
+    synchronization: Any = None,
+    aggregation: Any = None,
 ) -> torch.Tensor:
     """The variable ``name`` under the current scope, created on the first call of model_fn.
 
-    ``initializer`` is a callable ``(shape, dtype=...) -> Tensor`` (``te.initializers.*``), a tensor
-    or a number. The default is glorot-uniform for float variables and zeros for integer ones, as in
-    TF, unless an enclosing ``variable_scope(initializer=...)`` sets another. A trainable float
-    variable is an ``nn.Parameter``; anything else is a buffer (saved, not trained).
+    TF's arguments, in TF's order. ``initializer`` is a callable ``(shape, dtype=...) -> Tensor``
+    (``te.initializers.*``), a tensor or a number. The default is glorot-uniform for float variables
+    and zeros for integer ones, as in TF, unless an enclosing ``variable_scope(initializer=...)`` sets
+    another; ``dtype`` defaults to the scope's (float32 without one). A trainable float variable
+    (``trainable=None`` means True) is an ``nn.Parameter``; anything else is a buffer (saved, not
+    trained).
 
     ``regularizer(variable)`` (default: the enclosing ``variable_scope``'s) is added to
-    ``te.losses.get_regularization_losses()`` once per call of model_fn. ``constraint``, given when
-    the variable is created, is applied by the optimizers after each update of it.
+    ``te.losses.get_regularization_losses()`` once per call of model_fn. ``constraint`` (default: the
+    scope's), given when the variable is created, is applied by the optimizers after each update of it.
+    ``custom_getter(getter, name, **kwargs)`` (default: the scope's) is called instead, on every call,
+    with the full name and these arguments as keywords; ``getter`` gets or creates the variable.
+
+    ``collections``, ``caching_device``, ``partitioner`` (the variable is one tensor), ``validate_shape``,
+    ``use_resource``, ``synchronization`` and ``aggregation`` concern TF's graph and are ignored.
 
     Raises:
         ValueError: the variable exists with another shape (TF: "Trying to share variable").
@@ -61,13 +85,73 @@ def get_variable(
     >>> list(graph.state_dict())
     ['linear/w']
     """
+    del collections, caching_device, partitioner, validate_shape, use_resource, synchronization, aggregation
     graph = require_graph("te.get_variable")
     full_name = graph.scoped(name)
-    existing = graph.find_variable(full_name)
+    getter = custom_getter or scope_default(graph, graph.scope_custom_getters)
+    if dtype is None:
+        dtype = scope_default(graph, graph.scope_dtypes)
+    if constraint is None:
+        constraint = scope_default(graph, graph.scope_constraints)
+    if trainable is None:
+        trainable = True
+    if getter is not None:
+        return getter(
+            getter=partial(_true_getter, graph),
+            name=full_name,
+            **getter_arguments(shape, dtype, initializer, regularizer, trainable, constraint),
+        )
+    return _true_getter(graph, full_name, shape, dtype, initializer, regularizer, trainable, constraint)
+
+
+CustomGetter = Callable[..., torch.Tensor]
+"""TF's ``custom_getter(getter, name, *args, **kwargs)``: returns what ``get_variable`` returns."""
+
+
+def getter_arguments(
+    shape: Sequence[int] | None,
+    dtype: torch.dtype | None,
+    initializer: Any,
+    regularizer: Regularizer | None,
+    trainable: bool,
+    constraint: Constraint | None,
+) -> dict[str, Any]:
+    """The keyword arguments TF passed a custom getter besides ``getter`` and ``name``."""
+    return {
+        "shape": shape,
+        "dtype": dtype,
+        "initializer": initializer,
+        "regularizer": regularizer,
+        "reuse": True,  # TF's AUTO_REUSE, always
+        "trainable": trainable,
+        "collections": None,
+        "caching_device": None,
+        "partitioner": None,
+        "validate_shape": True,
+        "use_resource": None,
+        "constraint": constraint,
+        "synchronization": None,
+        "aggregation": None,
+    }
+
+
+def _true_getter(
+    graph: Graph,
+    name: str,
+    shape: Sequence[int] | None = None,
+    dtype: torch.dtype | None = None,
+    initializer: Any = None,
+    regularizer: Regularizer | None = None,
+    trainable: bool | None = True,
+    constraint: Constraint | None = None,
+    **ignored: Any,
+) -> torch.Tensor:
+    """Gets or creates variable ``name`` (its full name): what a custom getter calls as ``getter``."""
+    existing = graph.find_variable(name)
     if existing is not None:
         if shape is not None and tuple(existing.shape) != tuple(shape):
             raise ValueError(
-                f"Trying to share variable {full_name}, but specified shape {tuple(shape)} and found shape "
+                f"Trying to share variable {name}, but specified shape {tuple(shape)} and found shape "
                 f"{tuple(existing.shape)}. The input to this layer has changed shape since the variable "
                 "was created; feed inputs of the same trailing shape on every call."
             )
@@ -76,10 +160,11 @@ def get_variable(
         if regularizer is None:
             regularizer = scope_regularizer(graph)
         regularizers = (("regularizer", regularizer),)
+        trainable = True if trainable is None else trainable
         variable = create_variable(
-            graph, full_name, shape, dtype, initializer, trainable, regularizers, constraint
+            graph, name, shape, dtype, initializer, trainable, regularizers, constraint
         )
-    regularize_variable(graph, full_name, variable)
+    regularize_variable(graph, name, variable)
     return variable
 
 
@@ -138,41 +223,96 @@ def get_module(name: str, factory: Callable[[], nn.Module]) -> nn.Module:
     return graph.get_module(graph.scoped(name), factory)
 
 
+class VariableScope(str):
+    """The scope ``variable_scope`` yields: its full path, which is also ``.name`` as in TF.
+
+    >>> scope = VariableScope("outer/inner")
+    >>> scope.name, scope.original_name_scope, scope == "outer/inner"
+    ('outer/inner', 'outer/inner/', True)
+    """
+
+    __slots__ = ()
+
+    @property
+    def name(self) -> str:
+        return str(self)
+
+    @property
+    def original_name_scope(self) -> str:
+        return f"{self}/" if self else ""
+
+
 @contextlib.contextmanager
 def variable_scope(
     name_or_scope: str | None = None,
     default_name: str | None = None,
+    values: Any = None,
     initializer: Any = None,
     regularizer: Regularizer | None = None,
+    caching_device: Any = None,
+    partitioner: Any = None,
+    custom_getter: CustomGetter | None = None,
     reuse: Any = None,
-) -> Iterator[str]:
-    """Puts the variables made inside under ``<scope>/``.
+    dtype: torch.dtype | None = None,
+    use_resource: Any = None,
+    constraint: Constraint | None = None,
+    auxiliary_name_scope: bool = True,
+) -> Iterator[VariableScope]:
+    """Puts the variables made inside under ``<scope>/``. TF's arguments, in TF's order.
 
     An explicit name is used as given, so two ``variable_scope("dnn")`` blocks share variables:
     layers inside are named afresh on each entry (``dnn/dense`` both times), as in TF.
     ``default_name`` is uniqued (``block``, ``block_1``, ...). Variables are always reused across
     calls (TF's ``AUTO_REUSE``), because model_fn runs on every step; ``reuse`` is accepted and ignored.
-    ``initializer`` and ``regularizer`` are the defaults of the variables made inside; as in TF, a
-    layer adds its own ``kernel_regularizer`` (say) to the scope's rather than replacing it.
+
+    Defaults for the variables made inside, as in TF:
+
+    * ``initializer`` and ``regularizer``: for ``get_variable`` and the layers; a layer adds its own
+      ``kernel_regularizer`` (say) to the scope's rather than replacing it;
+    * ``dtype`` and ``constraint``: for ``get_variable`` only (TF's layers kept their own);
+    * ``custom_getter``: for ``get_variable`` and the layers' variables. Inside another scope's, it is
+      called first, with a ``getter`` that runs the outer one.
+
+    ``values``, ``caching_device``, ``partitioner``, ``use_resource`` and ``auxiliary_name_scope``
+    concern TF's graph and are ignored.
 
     Yields:
-        the full scope path.
+        the full scope path (a ``str`` whose ``.name`` is itself, as TF's ``VariableScope.name``).
     """
-    del reuse  # always AUTO_REUSE: model_fn runs once per step
+    del values, caching_device, partitioner, reuse, use_resource, auxiliary_name_scope
     graph = require_graph("te.variable_scope")
     if name_or_scope is None and default_name is None:
         raise ValueError("variable_scope needs name_or_scope or default_name. Received neither.")
     if name_or_scope is not None:
-        name = name_or_scope
+        name = str(name_or_scope)
         graph.open_scope(name)
     else:
         name = graph.unique_name(default_name or "")
+    if custom_getter is not None:
+        if not callable(custom_getter):
+            raise ValueError(f"The custom_getter must be callable. Received: {custom_getter!r}.")
+        custom_getter = _wrap_getter(custom_getter, scope_default(graph, graph.scope_custom_getters))
     with (
         graph.name_scope(name) as scope,
         _scope_default(graph.scope_initializers, scope, initializer),
         _scope_default(graph.scope_regularizers, scope, regularizer),
+        _scope_default(graph.scope_dtypes, scope, dtype),
+        _scope_default(graph.scope_constraints, scope, constraint),
+        _scope_default(graph.scope_custom_getters, scope, custom_getter),
     ):
-        yield scope
+        yield VariableScope(scope)
+
+
+def _wrap_getter(custom_getter: CustomGetter, outer: CustomGetter | None) -> CustomGetter:
+    """``custom_getter`` inside ``outer`` (TF's ``_maybe_wrap_custom_getter``): the ``getter`` it is
+    given runs ``outer``."""
+    if outer is None:
+        return custom_getter
+
+    def wrapped(getter: CustomGetter, *args: Any, **kwargs: Any) -> torch.Tensor:
+        return custom_getter(partial(outer, getter), *args, **kwargs)
+
+    return wrapped
 
 
 @contextlib.contextmanager

@@ -9,6 +9,7 @@ per variable, because model_fn (and so every layer) runs on every training step.
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
+from functools import partial
 from typing import Any
 
 import torch
@@ -20,9 +21,10 @@ from torch_estimator.graph.regularization import (
     Regularizer,
     regularize_activity,
     regularize_variable,
+    scope_default,
     scope_regularizer,
 )
-from torch_estimator.graph.variables import create_variable
+from torch_estimator.graph.variables import create_variable, getter_arguments
 
 __all__ = [
     "ONES",
@@ -97,7 +99,8 @@ def layer_variable(
     """Variable ``<scope>/<layer>/<name>`` of ``shape``: found by name, or created on first use.
 
     The enclosing ``variable_scope``'s regularizer and then ``regularizer``, fixed at the creation as
-    ``constraint`` is, are recorded once per call of model_fn.
+    ``constraint`` is, are recorded once per call of model_fn. Inside a ``variable_scope`` with a
+    ``custom_getter``, what it returns is used (it is called on every call, as in TF).
     ``inputs`` only serves the error message.
 
     Raises:
@@ -105,6 +108,38 @@ def layer_variable(
             since the first call (TF: "Input 0 of layer ... is incompatible with the layer").
     """
     full_name = f"{graph.scope}/{layer}/{name}" if graph.scope else f"{layer}/{name}"
+    if graph.scope_custom_getters:
+        getter = scope_default(graph, graph.scope_custom_getters)
+        if getter is not None:
+            return getter(
+                getter=partial(_get_layer_variable, graph, layer, name, inputs),
+                name=full_name,
+                **getter_arguments(shape, dtype, initializer, regularizer, trainable, constraint),
+            )
+    found = graph.find_variable(full_name)
+    if found is not None and found.shape == shape and not graph.variable_regularizers:
+        return found  # every call after the first: the per-step path
+    return _get_layer_variable(
+        graph, layer, name, inputs, full_name, shape, dtype, initializer, regularizer, trainable, constraint
+    )
+
+
+def _get_layer_variable(
+    graph: Graph,
+    layer: str,
+    name: str,
+    inputs: torch.Tensor,
+    full_name: str,
+    shape: Sequence[int],
+    dtype: torch.dtype,
+    initializer: Any,
+    regularizer: Regularizer | None = None,
+    trainable: bool = True,
+    constraint: Constraint | None = None,
+    **ignored: Any,
+) -> torch.Tensor:
+    """``layer_variable`` without a custom getter (the ``getter`` a custom getter is given)."""
+    shape = tuple(shape)
     found = graph.find_variable(full_name)
     if found is None:
         # TF's layers add their own regularizer to the scope's default rather than replacing it.
