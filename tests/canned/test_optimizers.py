@@ -12,10 +12,10 @@ from torch_estimator.canned.optimizers import check_optimizer, get_optimizer_ins
 @pytest.mark.parametrize(
     ("name", "optimizer_class", "slots"),
     [
-        ("Adagrad", te.train.AdagradOptimizer, ["Adagrad"]),
-        ("Adam", te.train.AdamOptimizer, ["Adam", "Adam_1"]),
-        ("Ftrl", te.train.FtrlOptimizer, ["Ftrl", "Ftrl_1"]),
-        ("RMSProp", te.train.RMSPropOptimizer, ["RMSProp", "RMSProp_1"]),
+        ("Adagrad", te.train.AdagradOptimizer, ["accumulator"]),
+        ("Adam", te.train.AdamOptimizer, ["m", "v"]),
+        ("Ftrl", te.train.FtrlOptimizer, ["accum", "linear"]),
+        ("RMSProp", te.train.RMSPropOptimizer, ["momentum", "rms"]),
         ("SGD", te.train.GradientDescentOptimizer, []),
     ],
 )

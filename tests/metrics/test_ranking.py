@@ -203,3 +203,11 @@ def test_label_rank_is_the_position_in_the_stable_descending_sort():
     for other in (scores.nan_to_num(0.0), torch.randn(2000, 6, generator=generator)):  # ties; neither
         order = torch.sort(other, dim=-1, descending=True, stable=True).indices
         assert torch.equal(label_rank(other, labels), (order == labels).to(torch.int64).argmax(-1))
+
+
+def test_tf1_deprecated_names():
+    """tf.compat.v1.metrics kept sparse_precision_at_k and sparse_average_precision_at_k as aliases."""
+    from torch_estimator import metrics
+
+    assert metrics.sparse_precision_at_k is precision_at_k
+    assert metrics.sparse_average_precision_at_k is average_precision_at_k

@@ -194,7 +194,8 @@ def test_custom_name_prefixes_slots():
             FtrlOptimizer,
             "(learning_rate, learning_rate_power=-0.5, initial_accumulator_value=0.1, "
             "l1_regularization_strength=0.0, l2_regularization_strength=0.0, use_locking=False, name='Ftrl', "
-            "l2_shrinkage_regularization_strength=0.0, beta=None, *, clip_norm=None)",
+            "accum_name=None, linear_name=None, l2_shrinkage_regularization_strength=0.0, beta=None, *, "
+            "clip_norm=None)",
         ),
         (
             AdamWOptimizer,
@@ -243,5 +244,55 @@ def test_keras_rmsprop_starts_from_zero_and_adds_epsilon_after_the_root():
 
 
 def test_rmsprop_centered_slot_names():
-    assert RMSPropOptimizer(0.1, centered=True).get_slot_names() == ["RMSProp", "RMSProp_1", "RMSProp_2"]
-    assert RMSPropOptimizer(0.1).get_slot_names() == ["RMSProp", "RMSProp_1"]
+    """TF 2.15's get_slot_names: the slot keys, sorted."""
+    assert RMSPropOptimizer(0.1, centered=True).get_slot_names() == ["mg", "momentum", "rms"]
+    assert RMSPropOptimizer(0.1).get_slot_names() == ["momentum", "rms"]
+
+
+def test_slots_by_tf_name_after_the_first_step():
+    """Adam's ``m`` after one step on gradient [6, 6]: (1 - 0.9) * 6 = 0.6; ``v``: 0.001 * 36."""
+    made = []
+
+    def make(_):
+        made.append(AdamOptimizer(0.1))
+        return made[-1]
+
+    graph = Graph(_model_fn(make))
+    graph(FEATURES, LABELS, ModeKeys.TRAIN)  # the call made the state; no step yet: no slot
+    w = graph.state_dict(keep_vars=True)["w"]
+    assert made[-1].get_slot(w, "m") is None
+    _train(graph)
+    optimizer = made[-1]
+    assert optimizer.get_slot(w, "m").flatten().tolist() == pytest.approx([0.6, 0.6])
+    assert optimizer.get_slot(w, "v").flatten().tolist() == pytest.approx([0.036, 0.036])
+    assert optimizer.get_slot(torch.zeros(1), "m") is None
+    assert GradientDescentOptimizer(0.1).get_slot(w, "m") is None
+
+
+@pytest.mark.parametrize("use_apply_gradients", [False, True])
+def test_tf_gradient_arguments_and_grad_loss(use_apply_gradients):
+    """TF's minimize/compute_gradients arguments are taken; grad_loss 0.5 halves the gradient [6, 6]:
+    SGD at 0.1 moves w = [1, 2] by 0.3."""
+
+    def model_fn(features, labels, mode):
+        w = get_variable("w", [2, 1], initializer=initializers.constant([[1.0], [2.0]]))
+        loss = ((features @ w - labels) ** 2).mean()
+        global_step = get_or_create_global_step()
+        optimizer = GradientDescentOptimizer(0.1)
+        half = torch.tensor(0.5)
+        if use_apply_gradients:
+            grads = optimizer.compute_gradients(
+                loss, None, gate_gradients=0, aggregation_method=None, colocate_gradients_with_ops=True,
+                grad_loss=half,
+            )  # fmt: skip
+            op = optimizer.apply_gradients(grads, global_step, None, skip_gradients_aggregation=True)
+        else:
+            op = optimizer.minimize(
+                loss, global_step, None, 0, None, True, "train", half
+            )  # TF's positional order
+        return EstimatorSpec(mode, loss=loss, train_op=op)
+
+    graph = Graph(model_fn)
+    graph(FEATURES, LABELS, ModeKeys.TRAIN)  # the build pass
+    _train(graph)
+    assert _weights(graph) == pytest.approx([0.7, 1.7])

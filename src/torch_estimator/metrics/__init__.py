@@ -60,6 +60,10 @@ from torch_estimator.metrics.regression import (
 )
 from torch_estimator.metrics.state import MetricState, metric_states
 
+# TF1's deprecated names for the same functions (tf.compat.v1.metrics still has them).
+sparse_precision_at_k = precision_at_k
+sparse_average_precision_at_k = average_precision_at_k
+
 __all__ = [
     "MetricState",
     "MetricValue",
@@ -93,6 +97,8 @@ __all__ = [
     "recall_at_top_k",
     "root_mean_squared_error",
     "sensitivity_at_specificity",
+    "sparse_average_precision_at_k",
+    "sparse_precision_at_k",
     "specificity_at_sensitivity",
     "true_negatives",
     "true_negatives_at_thresholds",

@@ -206,6 +206,7 @@ class Optimizer:
         self.name = name or getattr(optimizer_class, "default_name", None) or optimizer_class.__name__
         self.clip_norm = clip_norm
         self.hyperparameters = hyperparameters
+        self._last_state: OptimizerState | None = None  # the state minimize/apply_gradients last used
 
     # -- TF's interface --------------------------------------------------------------------------
 
@@ -214,13 +215,20 @@ class Optimizer:
         loss: torch.Tensor,
         global_step: torch.Tensor | None = None,
         var_list: Sequence[torch.Tensor] | None = None,
+        gate_gradients: int = 1,
+        aggregation_method: Any = None,
+        colocate_gradients_with_ops: bool = False,
         name: str | None = None,
+        grad_loss: torch.Tensor | None = None,
     ) -> TrainOp:
         """A TrainOp that backpropagates ``loss``, steps, and adds 1 to ``global_step`` if given.
 
-        As in TF, the global step advances only when it is passed: pass
-        ``te.train.get_global_step()`` for ``train(steps=...)`` / ``max_steps`` to stop.
+        TF's arguments, in TF's order. As in TF, the global step advances only when it is passed: pass
+        ``te.train.get_global_step()`` for ``train(steps=...)`` / ``max_steps`` to stop. ``grad_loss``
+        is the gradient of ``loss`` to back-propagate (default ones). ``gate_gradients``,
+        ``aggregation_method`` and ``colocate_gradients_with_ops`` concern TF's graph and are ignored.
         """
+        del gate_gradients, aggregation_method, colocate_gradients_with_ops
         if not isinstance(loss, torch.Tensor):
             raise TypeError(f"minimize needs the loss as a torch.Tensor. Received: {type(loss).__name__}.")
         graph = require_graph("optimizer.minimize")
@@ -238,19 +246,30 @@ class Optimizer:
             owner=self.name,
             fused=state.fused_tables(fused_rows_registry(graph)),
             constraints=state.constraints(graph),
+            grad_loss=grad_loss,
         )
         return TrainOp(step, name=name or f"{self.name}/minimize", graph=graph)
 
     def compute_gradients(
-        self, loss: torch.Tensor, var_list: Sequence[torch.Tensor] | None = None
+        self,
+        loss: torch.Tensor,
+        var_list: Sequence[torch.Tensor] | None = None,
+        gate_gradients: int = 1,
+        aggregation_method: Any = None,
+        colocate_gradients_with_ops: bool = False,
+        grad_loss: torch.Tensor | None = None,
     ) -> list[tuple[torch.Tensor | None, torch.Tensor]]:
         """``[(gradient, variable), ...]`` computed now; a variable the loss does not reach gets None.
+
+        TF's arguments, in TF's order: ``grad_loss`` is the gradient of ``loss`` (default ones);
+        ``gate_gradients``, ``aggregation_method`` and ``colocate_gradients_with_ops`` are ignored.
 
         During the Graph's build pass (no gradients are taken) every gradient is zeros. The gradients
         are taken with ``torch.autograd.grad``, which does not fire DDP's all-reduce hooks: under
         ``DDPStrategy`` each rank would apply its own gradients. To train several optimizers on one
         loss, ``group`` their ``minimize`` ops instead (one backward, reduced by DDP).
         """
+        del gate_gradients, aggregation_method, colocate_gradients_with_ops
         graph = require_graph("optimizer.compute_gradients")
         variables = list(var_list) if var_list is not None else graph.trainable_variables()
         if graph.building or not loss.requires_grad:
@@ -259,7 +278,9 @@ class Optimizer:
             table for table in fused_rows_registry(graph).touching(variables) if table.storage.requires_grad
         ]
         storages = [table.storage for table in tables]
-        grads = list(torch.autograd.grad(loss, variables + storages, allow_unused=True))
+        grads = list(
+            torch.autograd.grad(loss, variables + storages, grad_outputs=grad_loss, allow_unused=True)
+        )
         # A fused lookup differentiates the storage: hand each variable its block of that gradient.
         positions = {id(variable): index for index, variable in enumerate(variables)}
         for table, grad in zip(tables, grads[len(variables) :], strict=True):
@@ -277,8 +298,12 @@ class Optimizer:
         grads_and_vars: Iterable[tuple[torch.Tensor | None, torch.Tensor]],
         global_step: torch.Tensor | None = None,
         name: str | None = None,
+        skip_gradients_aggregation: bool = False,
     ) -> TrainOp:
-        """A TrainOp that applies the given gradients and adds 1 to ``global_step`` if given."""
+        """A TrainOp that applies the given gradients and adds 1 to ``global_step`` if given.
+
+        ``skip_gradients_aggregation`` concerns TF's distribution strategies and is ignored."""
+        del skip_gradients_aggregation
         graph = require_graph("optimizer.apply_gradients")
         pairs = list(grads_and_vars)
         if not any(grad is not None for grad, _ in pairs):
@@ -306,9 +331,18 @@ class Optimizer:
         return TrainOp(step, name=name or f"{self.name}/apply_gradients", graph=graph)
 
     def get_slot_names(self) -> list[str]:
-        """TF's slot names of this optimizer (``['Adam', 'Adam_1']``, say)."""
-        suffixes = getattr(self.optimizer_class, "slot_names", None) or {}
-        return [f"{self.name}{suffix}" for suffix in suffixes.values()]
+        """TF's slot names of this optimizer, sorted (``['m', 'v']`` for Adam); the slot variables
+        are named ``<variable>/<optimizer name>`` with TF's suffixes (``dense/kernel/Adam_1``)."""
+        return sorted(getattr(self.optimizer_class, "slot_names", None) or {})
+
+    def get_slot(self, var: torch.Tensor, name: str) -> torch.Tensor | None:
+        """TF's ``get_slot``: slot ``name`` (one of ``get_slot_names()``) of variable ``var``, or None
+        before this optimizer's first step (which makes the slots, unless a checkpoint restored them)
+        or for a variable it does not train."""
+        state = self._last_state
+        if state is None:
+            return None
+        return state.optimizer.state.get(var, {}).get(name)
 
     # -- the persistent state --------------------------------------------------------------------
 
@@ -326,7 +360,9 @@ class Optimizer:
             torch_optimizer = self.optimizer_class(variables, **self._resolved_hyperparameters())
             return OptimizerState(unique, torch_optimizer, names)
 
-        return graph.get_object(f"optimizer:{unique}", create)
+        state = graph.get_object(f"optimizer:{unique}", create)
+        self._last_state = state
+        return state
 
     def _resolved_hyperparameters(self) -> dict[str, Any]:
         return {key: _resolve(value) for key, value in self.hyperparameters.items()}
@@ -393,8 +429,10 @@ class MinimizeStep:
         owner: str = "Optimizer",
         fused: FusedTables | None = None,
         constraints: Sequence[tuple[str, torch.Tensor, Constraint]] = (),
+        grad_loss: torch.Tensor | None = None,
     ) -> None:
         self.loss = loss
+        self.grad_loss = grad_loss  # the gradient of the loss (TF's grad_loss); None: ones
         self.optimizer = optimizer
         self.params = params
         self.clip_norm = clip_norm
@@ -436,9 +474,9 @@ class MinimizeStep:
         for param in self.params + self.fused_storages if params is None else params:
             param.grad = None
         if self.scaler is not None:
-            self.scaler.scale(self.loss).backward()
+            self.scaler.scale(self.loss).backward(self.grad_loss)
         else:
-            self.loss.backward()
+            self.loss.backward(self.grad_loss)
 
     def apply(self) -> None:
         """Clips and applies the gradients now in ``.grad``, applies the variables' constraints, then

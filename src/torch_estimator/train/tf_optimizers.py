@@ -65,7 +65,7 @@ class MomentumOptimizer(Optimizer):
     """``tf.compat.v1.train.MomentumOptimizer`` (slot ``<var>/Momentum``).
 
     >>> MomentumOptimizer(0.1, momentum=0.9).get_slot_names()
-    ['Momentum']
+    ['momentum']
     """
 
     def __init__(
@@ -89,7 +89,7 @@ class AdamOptimizer(Optimizer):
     """``tf.compat.v1.train.AdamOptimizer`` (TF's epsilon placement; slots ``Adam``, ``Adam_1``).
 
     >>> AdamOptimizer(0.1).get_slot_names()
-    ['Adam', 'Adam_1']
+    ['m', 'v']
     """
 
     def __init__(
@@ -112,7 +112,7 @@ class AdagradOptimizer(Optimizer):
     """``tf.compat.v1.train.AdagradOptimizer`` (slot ``<var>/Adagrad``, starting at 0.1).
 
     >>> AdagradOptimizer(0.1).get_slot_names()
-    ['Adagrad']
+    ['accumulator']
     """
 
     def __init__(
@@ -136,7 +136,7 @@ class RMSPropOptimizer(Optimizer):
     (``update_rules.RMSProp``); the canned estimators' ``'RMSProp'`` is that, with epsilon 1e-7.
 
     >>> RMSPropOptimizer(0.1).get_slot_names(), RMSPropOptimizer(0.1, centered=True).get_slot_names()
-    (['RMSProp', 'RMSProp_1'], ['RMSProp', 'RMSProp_1', 'RMSProp_2'])
+    (['momentum', 'rms'], ['mg', 'momentum', 'rms'])
     """
 
     def __init__(
@@ -165,19 +165,19 @@ class RMSPropOptimizer(Optimizer):
         self.centered = bool(centered)
 
     def get_slot_names(self) -> list[str]:
-        """TF's slot names; a centered RMSProp has three (``mg`` between ``rms`` and ``momentum``)."""
+        """TF's slot names, sorted; a centered RMSProp has three (``mg`` too)."""
         rule = update_rules.RMSProp
-        suffixes = rule.centered_slot_names if self.centered else rule.slot_names
-        return [f"{self.name}{suffix}" for suffix in suffixes.values()]
+        return sorted(rule.centered_slot_names if self.centered else rule.slot_names)
 
 
 class FtrlOptimizer(Optimizer):
     """``tf.compat.v1.train.FtrlOptimizer`` (FTRL-proximal; slots ``Ftrl``, ``Ftrl_1``).
 
-    ``beta=None`` means 0.0, as in TF.
+    ``beta=None`` means 0.0, as in TF. ``accum_name`` and ``linear_name`` are accepted and ignored:
+    the slot variables are always ``<variable>/<name>`` and ``<variable>/<name>_1``.
 
     >>> FtrlOptimizer(0.1, l1_regularization_strength=0.01).get_slot_names()
-    ['Ftrl', 'Ftrl_1']
+    ['accum', 'linear']
     """
 
     def __init__(
@@ -189,11 +189,14 @@ class FtrlOptimizer(Optimizer):
         l2_regularization_strength: Any = 0.0,
         use_locking: bool = False,
         name: str = "Ftrl",
+        accum_name: str | None = None,
+        linear_name: str | None = None,
         l2_shrinkage_regularization_strength: Any = 0.0,
         beta: Any = None,
         *,
         clip_norm: float | None = None,
     ) -> None:
+        del accum_name, linear_name  # the slot variables keep TF's default names (class docstring)
         hyperparameters = {
             "lr": learning_rate,
             "learning_rate_power": learning_rate_power,
@@ -214,7 +217,7 @@ class AdamWOptimizer(Optimizer):
     rate decays, decay ``weight_decay`` too, as TF's documentation asks.
 
     >>> AdamWOptimizer(weight_decay=1e-4, learning_rate=0.1).get_slot_names()
-    ['AdamW', 'AdamW_1']
+    ['m', 'v']
     """
 
     def __init__(
