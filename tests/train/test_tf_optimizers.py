@@ -157,6 +157,52 @@ def test_clip_norm_keyword():
     assert _weights(graph) == pytest.approx([0.2928932, 1.2928932], abs=1e-6)
 
 
+@pytest.mark.parametrize("use_apply_gradients", [False, True])
+@pytest.mark.parametrize(
+    ("scale", "clip_norm", "expected"),
+    [
+        (1.0, 1.0, [-0.6, -0.8]),  # gradient [3, 4], norm 5, clipped to norm 1
+        (1e-4, 1e-4, [-6e-5, -8e-5]),  # TF's clip_norm / max(norm, clip_norm): no + 1e-6 in the norm
+    ],
+)
+def test_clip_norm_is_tfs_global_norm_clipping_in_both_paths(use_apply_gradients, scale, clip_norm, expected):
+    """TF 2.15's clip_by_global_norm then a GradientDescent step of 1 from w = [0, 0]."""
+
+    def model_fn(features, labels, mode):
+        w = get_variable("w", [2], initializer=initializers.zeros())
+        loss = (w * torch.tensor([3.0, 4.0]) * scale).sum()
+        optimizer = GradientDescentOptimizer(1.0, clip_norm=clip_norm)
+        if use_apply_gradients:
+            op = optimizer.apply_gradients(optimizer.compute_gradients(loss))
+        else:
+            op = optimizer.minimize(loss)
+        return EstimatorSpec(mode, loss=loss, train_op=op)
+
+    graph = Graph(model_fn)
+    _train(graph)
+    assert _weights(graph) == pytest.approx(expected, rel=1e-6)
+
+
+@pytest.mark.parametrize(
+    "make", [lambda: AdamOptimizer(0.1), lambda: MomentumOptimizer(0.1, 0.9), lambda: RMSPropOptimizer(0.1)]
+)
+def test_a_single_looked_up_row_of_width_one_is_updated(make):
+    """One id into a [2, 1] table through a sparse embedding gradient: torch 2.13's to_dense of that
+    gradient is all zeros, which silently skipped the update. TF 2.15 moves row 0 by 0.1 with each
+    (RMSProp's mean square starts at ones: 0.9 + 0.1 * 1 = 1) and leaves row 1."""
+
+    def model_fn(features, labels, mode):
+        table = get_variable("table", [2, 1], initializer=initializers.constant([[1.0], [2.0]]))
+        loss = torch.nn.functional.embedding(features, table, sparse=True).sum()
+        return EstimatorSpec(mode, loss=loss, train_op=make().minimize(loss))
+
+    graph = Graph(model_fn)
+    graph(torch.tensor([0]), None, ModeKeys.TRAIN).train_op.run()
+    row0, row1 = graph.state_dict()["table"].flatten().tolist()
+    assert row0 == pytest.approx(0.9, abs=1e-6)
+    assert row1 == 2.0
+
+
 def test_custom_name_prefixes_slots():
     graph = Graph(_model_fn(lambda _: AdagradOptimizer(0.1, name="MyAdagrad")))
     _train(graph)
@@ -250,7 +296,8 @@ def test_rmsprop_centered_slot_names():
 
 
 def test_slots_by_tf_name_after_the_first_step():
-    """Adam's ``m`` after one step on gradient [6, 6]: (1 - 0.9) * 6 = 0.6; ``v``: 0.001 * 36."""
+    """Adam's slots after one step on gradient [6, 6], as TF 2.15 reads them: ``m`` (1 - 0.9) * 6 and
+    ``v`` (1 - 0.999) * 36, with 1 - 0.9 and 1 - 0.999 worked out in float32 as TF's kernel does."""
     made = []
 
     def make(_):
@@ -263,8 +310,8 @@ def test_slots_by_tf_name_after_the_first_step():
     assert made[-1].get_slot(w, "m") is None
     _train(graph)
     optimizer = made[-1]
-    assert optimizer.get_slot(w, "m").flatten().tolist() == pytest.approx([0.6, 0.6])
-    assert optimizer.get_slot(w, "v").flatten().tolist() == pytest.approx([0.036, 0.036])
+    assert optimizer.get_slot(w, "m").flatten().tolist() == [0.6000001430511475] * 2
+    assert optimizer.get_slot(w, "v").flatten().tolist() == [0.03599953651428223] * 2
     assert optimizer.get_slot(torch.zeros(1), "m") is None
     assert GradientDescentOptimizer(0.1).get_slot(w, "m") is None
 

@@ -13,7 +13,7 @@ from torch_estimator.contract.train_op import TrainOp
 from torch_estimator.graph.graph import Graph, require_graph
 from torch_estimator.graph.regularization import Constraint, apply_constraints
 from torch_estimator.train.fused_rows import FusedRows, FusedRowsRegistry, fused_rows_registry
-from torch_estimator.train.update_rules import UpdateRule
+from torch_estimator.train.update_rules import UpdateRule, clip_by_global_norm, dense_gradient
 
 __all__ = ["FusedTables", "MinimizeStep", "Optimizer", "OptimizerState", "accepts_sparse_gradients", "group"]
 
@@ -316,12 +316,16 @@ class Optimizer:
 
         apply_update = getattr(state.optimizer, "update", state.optimizer.step)
 
-        sparse_ok = accepts_sparse_gradients(state.optimizer)
+        clip_norm = self.clip_norm
+        sparse_ok = clip_norm is None and accepts_sparse_gradients(state.optimizer)
         constraints = state.constraints(graph)
 
         def step() -> None:
             for grad, variable in pairs:
-                variable.grad = grad if sparse_ok or grad is None or not grad.is_sparse else grad.to_dense()
+                as_given = sparse_ok or grad is None or not grad.is_sparse
+                variable.grad = grad if as_given else dense_gradient(grad)
+            if clip_norm is not None:
+                clip_by_global_norm(_gradients(variable for _, variable in pairs), clip_norm)
             apply_update()
             if constraints:
                 apply_constraints(constraints)
@@ -380,6 +384,10 @@ def _resolve(value: Any) -> Any:
     if isinstance(value, torch.Tensor) and value.numel() == 1:
         return value.item()
     return value
+
+
+def _gradients(params: Iterable[torch.Tensor]) -> list[torch.Tensor]:
+    return [param.grad for param in params if param.grad is not None]
 
 
 def _found_inf(scaler: Any, optimizer: torch.optim.Optimizer) -> bool:
@@ -487,17 +495,17 @@ class MinimizeStep:
         if self.densify:
             for param in self.params:
                 if param.grad is not None and param.grad.is_sparse:
-                    param.grad = param.grad.to_dense()
+                    param.grad = dense_gradient(param.grad)
         if self.scaler is not None:
             if self.clip_norm is not None:
                 self.scaler.unscale_(self.optimizer)
-                torch.nn.utils.clip_grad_norm_(self.params, self.clip_norm)
+                clip_by_global_norm(_gradients(self.params), self.clip_norm)
             self.scaler.step(self.optimizer)
             # A step the scaler skipped (inf gradients) updated nothing: nothing to constrain either.
             updated = not self.constraints or not _found_inf(self.scaler, self.optimizer)
         else:
             if self.clip_norm is not None:
-                torch.nn.utils.clip_grad_norm_(self.params, self.clip_norm)
+                clip_by_global_norm(_gradients(self.params), self.clip_norm)
             if self.fused_whole:
                 self.optimizer.update(self.fused_whole)  # type: ignore[call-arg]
             else:

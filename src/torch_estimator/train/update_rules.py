@@ -26,6 +26,7 @@ import math
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from typing import Any
 
+import numpy as np
 import torch
 
 __all__ = [
@@ -37,6 +38,8 @@ __all__ = [
     "Momentum",
     "RMSProp",
     "UpdateRule",
+    "clip_by_global_norm",
+    "dense_gradient",
     "slot_shape_error",
     "unique_rows",
 ]
@@ -191,10 +194,48 @@ def _params_with_grads(
             if accepts_sparse:
                 sparse.append((param, grad))
                 continue
-            grad = grad.to_dense()
+            grad = dense_gradient(grad)
         params.append(param)
         grads.append(grad)
     return params, grads, sparse
+
+
+def dense_gradient(grad: Tensor) -> Tensor:
+    """A sparse COO gradient as a dense tensor.
+
+    Not ``grad.to_dense()`` as it comes: torch 2.13's embedding backward gives one looked-up row of
+    width 1 as values of stride 0, which ``to_dense`` turns into zeros (the update would silently do
+    nothing). The values are copied into contiguous memory first.
+
+    >>> table = torch.nn.Parameter(torch.ones(2, 1))
+    >>> torch.nn.functional.embedding(torch.tensor([1]), table, sparse=True).sum().backward()
+    >>> dense_gradient(table.grad).flatten().tolist()
+    [0.0, 1.0]
+    """
+    values = grad._values().clone(memory_format=torch.contiguous_format)
+    rebuilt = torch.sparse_coo_tensor(
+        grad._indices(), values, grad.shape, check_invariants=False, is_coalesced=grad.is_coalesced()
+    )  # torch's own indices: nothing to check
+    return rebuilt.to_dense()
+
+
+def clip_by_global_norm(grads: Sequence[Tensor], clip_norm: float) -> None:
+    """TF's ``clip_by_global_norm``, in place: every gradient times ``clip_norm / max(global_norm,
+    clip_norm)``, all NaN when the global norm is not finite (no device sync).
+
+    (``torch.nn.utils.clip_grad_norm_`` divides by ``global_norm + 1e-6`` instead.)
+
+    >>> grads = [torch.tensor([3e-4, 4e-4])]
+    >>> clip_by_global_norm(grads, 1e-4); [round(value, 9) for value in grads[0].tolist()]
+    [6e-05, 8e-05]
+    """
+    if not grads:
+        return
+    norms = torch._foreach_norm(grads)
+    global_norm = torch.linalg.vector_norm(torch.stack([norm.to(grads[0].device) for norm in norms]))
+    scale = clip_norm / torch.clamp(global_norm, min=clip_norm)
+    scale = torch.where(torch.isfinite(global_norm), scale, torch.full_like(scale, float("nan")))
+    torch._foreach_mul_(grads, scale)
 
 
 def unique_rows(grad: Tensor) -> tuple[Tensor, Tensor]:
@@ -337,12 +378,21 @@ def _advance_beta_powers(rule: UpdateRule) -> None:
 def _apply_adam(rule: UpdateRule, group: dict[str, Any], params: list[Tensor], grads: list[Tensor]) -> None:
     beta1, beta2, epsilon = group["beta1"], group["beta2"], group["epsilon"]
     beta1_power, beta2_power = _beta_powers(rule)
-    lr_t = group["lr"] * math.sqrt(1 - beta2_power) / (1 - beta1_power)
+    if params[0].dtype == torch.float32:
+        # TF's kernel works out its scalars in the variable's dtype: 1 - 0.9 is 0.10000002 there.
+        one = np.float32(1)
+        one_minus_beta1, one_minus_beta2 = float(one - np.float32(beta1)), float(one - np.float32(beta2))
+        lr_t = float(
+            np.float32(group["lr"]) * np.sqrt(one - np.float32(beta2_power)) / (one - np.float32(beta1_power))
+        )
+    else:
+        one_minus_beta1, one_minus_beta2 = 1 - beta1, 1 - beta2
+        lr_t = group["lr"] * math.sqrt(1 - beta2_power) / (1 - beta1_power)
     ms = rule.slots(params, "m", _zeros)
     vs = rule.slots(params, "v", _zeros)
     # TF's kernel: m += (g - m) * (1 - beta1); v += (g^2 - v) * (1 - beta2): a lerp.
-    torch._foreach_lerp_(ms, grads, 1 - beta1)
-    torch._foreach_lerp_(vs, torch._foreach_mul(grads, grads), 1 - beta2)
+    torch._foreach_lerp_(ms, grads, one_minus_beta1)
+    torch._foreach_lerp_(vs, torch._foreach_mul(grads, grads), one_minus_beta2)
     denominators = torch._foreach_sqrt(vs)
     torch._foreach_add_(denominators, epsilon)
     torch._foreach_addcdiv_(params, ms, denominators, value=-lr_t)
