@@ -76,6 +76,11 @@ def test_cross_of_integer_features():
         (["a", "b"], 0, "hash_bucket_size must be > 1"),
         (["a", 3], 10, "Unsupported key type"),
         (["a", fc.categorical_column_with_hash_bucket("h", 5)], 10, "is not supported for crossing"),
+        (
+            [fc.weighted_categorical_column(fc.categorical_column_with_identity("i", 10), "w"), "s"],
+            23,
+            "crossed_column does not support weight_tensor.*Given column: i_weighted_by_w",
+        ),
     ],
 )
 def test_cross_validation(keys, size, message):

@@ -184,3 +184,16 @@ def test_shared_embeddings_validation():
         fc.shared_embeddings([a, fc.numeric_column("x")], 2)
     named = fc.shared_embeddings([a], 2, shared_embedding_collection_name="tbl")
     assert named[0].shared.collection_name == "tbl"
+
+
+def test_shared_embeddings_need_columns_of_one_type():
+    """TF 2.15 raises for a vocabulary column beside a hashed one (or an identity one) of the same
+    num_buckets; a weighted column compares by the column it wraps."""
+    vocabulary = fc.categorical_column_with_vocabulary_list("a", ["x", "y", "z"])
+    with pytest.raises(ValueError, match=r"Given column: a of type: VocabularyListCategoricalColumn"):
+        fc.shared_embeddings([vocabulary, fc.categorical_column_with_hash_bucket("b", 3)], 2)
+    with pytest.raises(ValueError, match="must have the same type"):
+        fc.shared_embeddings([fc.categorical_column_with_identity("c", 3), vocabulary], 2)
+    identity = fc.categorical_column_with_identity("d", 3)
+    weighted = fc.weighted_categorical_column(fc.categorical_column_with_identity("e", 3), "w")
+    assert len(fc.shared_embeddings([identity, weighted], 2)) == 2

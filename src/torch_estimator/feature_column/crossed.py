@@ -131,7 +131,8 @@ def crossed_column(
     crossed a dense one, even a ragged list.
 
     Raises:
-        ValueError: fewer than 2 keys, hash_bucket_size < 1, a key of another type, a hashed column.
+        ValueError: fewer than 2 keys, hash_bucket_size < 1, a key of another type, a hashed or a
+            weighted column (TF raised that one when the cross was used).
 
     >>> crossed_column(["b", "a"], 10).name
     'a_X_b'
@@ -160,6 +161,11 @@ def crossed_column(
             )
         if isinstance(key, CategoricalColumn) and key.is_sequence:
             raise ValueError(f"crossed_column does not take sequence columns. Given: {key}")
+        if isinstance(key, WeightedCategoricalColumn):  # TF raised this when the cross was first used
+            raise ValueError(
+                "crossed_column does not support weight_tensor, but the given column populates "
+                f"weight_tensor. Given column: {key.name}"
+            )
     return CrossedColumn(tuple(keys), hash_bucket_size, hash_key)
 
 

@@ -327,8 +327,9 @@ def shared_embeddings(
     the first layer that needs it and shared by every layer of the model (TF's graph collection).
 
     Raises:
-        ValueError: no columns, a column that is not categorical, columns of different num_buckets
-            or of mixed sequence / non-sequence kinds, and embedding_column's argument errors.
+        ValueError: no columns, a column that is not categorical, columns of different types (weighted
+            and sequence columns compare by the column they wrap) or num_buckets or of mixed sequence
+            / non-sequence kinds, and embedding_column's argument errors.
 
     >>> from torch_estimator.feature_column import categorical_column_with_identity
     >>> columns = shared_embeddings(
@@ -347,6 +348,16 @@ def shared_embeddings(
                 f"{type(column)}."
             )
     first = columns[0]
+    ordered = sorted(columns, key=lambda column: column.name)
+    base = _unwrapped(ordered[0])
+    for column in ordered[1:]:
+        if type(_unwrapped(column)) is not type(base):
+            raise ValueError(
+                "To use shared_embedding_column, all categorical_columns must have the same type, or be "
+                f"weighted_categorical_column or sequence column of the same type. Given column: {base.name} "
+                f"of type: {type(base).__name__} does not match given column: {column.name} of type: "
+                f"{type(_unwrapped(column)).__name__}."
+            )
     for column in columns[1:]:
         if column.is_sequence != first.is_sequence:
             raise ValueError(
@@ -380,6 +391,13 @@ def shared_embeddings(
         bool(trainable),
     )
     return [SharedEmbeddingColumn(column, config) for column in columns]
+
+
+def _unwrapped(column: CategoricalColumn) -> CategoricalColumn:
+    """The categorical column inside weighted and sequence columns (TF compares those types)."""
+    while isinstance(getattr(column, "categorical_column", None), CategoricalColumn):
+        column = column.categorical_column  # type: ignore[attr-defined]
+    return column
 
 
 @dataclass(frozen=True)
