@@ -49,6 +49,16 @@ def test_auc_without_positive_labels_is_zero_as_keras_computes_it(run_head):
     assert values["auc_precision_recall"] == 0.0
 
 
+def test_accuracy_baseline_without_weight_is_zero(run_head):
+    """All weights 0: label/mean is 0 / 0 -> 0, and TF 2.15's baseline max(total, count - total) /
+    count is 0 too (max(mean, 1 - mean) would say 1)."""
+    head = te.BinaryClassHead(weight_column="w")
+    features = {"w": torch.tensor([0.0, 0.0])}
+    _, _, values = run_head(head, features, torch.tensor([[1], [0]]), te.ModeKeys.EVAL, [[1.0], [-1.0]])
+    assert values["label/mean"] == 0.0
+    assert values["accuracy_baseline"] == 0.0
+
+
 WEIGHTED_LOGITS = [[0.0], [LN3]]
 
 
@@ -327,3 +337,10 @@ def test_estimator_train_evaluate_predict(tmp_path):
     assert [p["classes"].tolist() for p in predictions] == [[b"pos"], [b"neg"], [b"pos"], [b"neg"]]
     assert predictions[0]["all_classes"].tolist() == [b"neg", b"pos"]
     assert predictions[0]["classes"].dtype == object
+
+
+def test_heads_take_numpy_integers_as_tf_did():
+    """TF 2.15 built RegressionHead(label_dimension=np.int64(2)) and MultiLabelHead(np.int64(3))."""
+    assert te.RegressionHead(label_dimension=np.int64(2)).logits_dimension == 2
+    assert te.MultiLabelHead(n_classes=np.int64(3)).logits_dimension == 3
+    assert te.MultiClassHead(n_classes=np.int32(4)).logits_dimension == 4

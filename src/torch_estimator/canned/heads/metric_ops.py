@@ -12,12 +12,15 @@ from torch_estimator.canned.heads.keys import MetricKeys, summary_key
 from torch_estimator.canned.heads.losses import regularization_total
 from torch_estimator.contract.metric_types import MetricValue, UpdateOp
 from torch_estimator.metrics import accuracy, mean, precision, recall
+from torch_estimator.metrics.state import STATE_PREFIX, MetricState, div_no_nan
 
 __all__ = ["accuracy_baseline", "regularization_metric", "threshold_metrics"]
 
 
 def accuracy_baseline(label_mean: tuple[MetricValue, UpdateOp], key: str) -> tuple[MetricValue, UpdateOp]:
-    """``max(label_mean, 1 - label_mean)``: the accuracy of always predicting the majority class.
+    """``max(label_mean, 1 - label_mean)``: the accuracy of always predicting the majority class,
+    computed as TF 2.15's heads do, ``max(total, count - total) / count``: 0 before any weight (where
+    ``max(0, 1 - 0)`` would read 1).
 
     Reads the ``label/mean`` metric's state; its own update op does nothing (TF reused the label
     mean's update the same way), so each batch is counted once.
@@ -30,8 +33,13 @@ def accuracy_baseline(label_mean: tuple[MetricValue, UpdateOp], key: str) -> tup
 
 
 def _baseline(label_mean: MetricValue) -> torch.Tensor:
-    mean_value = label_mean.compute()
-    return torch.maximum(mean_value, 1.0 - mean_value)
+    graph = label_mean.graph
+    state = None if graph is None else graph.objects.get(STATE_PREFIX + label_mean.name)
+    if not isinstance(state, MetricState):  # a label mean made some other way: its value only
+        mean_value = label_mean.compute()
+        return torch.maximum(mean_value, 1.0 - mean_value)
+    total, count = state["total"], state["count"]
+    return div_no_nan(torch.maximum(total, count - total), count)
 
 
 def _no_update() -> None:

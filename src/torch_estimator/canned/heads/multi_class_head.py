@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import numbers
 from collections.abc import Callable, Sequence
 from typing import Any
 
@@ -80,6 +81,8 @@ class MultiClassHead:
     ) -> None:
         if n_classes is None:
             raise ValueError("n_classes cannot be None. Pass the number of classes (> 2).")
+        if isinstance(n_classes, numbers.Integral) and not isinstance(n_classes, bool):
+            n_classes = int(n_classes)  # numpy integers too, as TF took them
         if not isinstance(n_classes, int) or isinstance(n_classes, bool) or n_classes <= 2:
             raise ValueError(f"n_classes must be > 2: {n_classes!r}. Use BinaryClassHead for two classes.")
         self.label_vocabulary = check_vocabulary(label_vocabulary, n_classes)

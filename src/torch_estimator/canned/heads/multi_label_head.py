@@ -8,6 +8,7 @@ string arrays of names.
 
 from __future__ import annotations
 
+import numbers
 from collections.abc import Callable, Sequence
 from typing import Any
 
@@ -82,6 +83,8 @@ class MultiLabelHead:
         classes_for_class_based_metrics: Sequence[int | str] | None = None,
         name: str | None = None,
     ) -> None:
+        if isinstance(n_classes, numbers.Integral) and not isinstance(n_classes, bool):
+            n_classes = int(n_classes)  # numpy integers too, as TF took them
         if not isinstance(n_classes, int) or isinstance(n_classes, bool) or n_classes < 2:
             raise ValueError(f"n_classes must be > 1 for multi-label classification. Given: {n_classes!r}")
         self.thresholds = check_thresholds(thresholds)

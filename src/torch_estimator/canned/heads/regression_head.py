@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import numbers
 from collections.abc import Callable, Sequence
 from typing import Any
 
@@ -66,6 +67,8 @@ class RegressionHead:
         inverse_link_fn: Callable[[torch.Tensor], torch.Tensor] | None = None,
         name: str | None = None,
     ) -> None:
+        if isinstance(label_dimension, numbers.Integral) and not isinstance(label_dimension, bool):
+            label_dimension = int(label_dimension)  # numpy integers too, as TF took them
         if not isinstance(label_dimension, int) or isinstance(label_dimension, bool) or label_dimension < 1:
             raise ValueError(f"Invalid label_dimension {label_dimension!r}. Pass an int >= 1.")
         validate_loss_reduction(loss_reduction)
