@@ -35,6 +35,10 @@ __all__ = [
 ]
 
 
+CustomGetter = Callable[..., torch.Tensor]
+"""TF's ``custom_getter(getter, name, *args, **kwargs)``: returns what ``get_variable`` returns."""
+
+
 def get_variable(
     name: str,
     shape: Sequence[int] | None = None,
@@ -102,10 +106,6 @@ def get_variable(
             **getter_arguments(shape, dtype, initializer, regularizer, trainable, constraint),
         )
     return _true_getter(graph, full_name, shape, dtype, initializer, regularizer, trainable, constraint)
-
-
-CustomGetter = Callable[..., torch.Tensor]
-"""TF's ``custom_getter(getter, name, *args, **kwargs)``: returns what ``get_variable`` returns."""
 
 
 def getter_arguments(
