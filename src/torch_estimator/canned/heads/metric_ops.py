@@ -12,7 +12,7 @@ from torch_estimator.canned.heads.keys import MetricKeys, summary_key
 from torch_estimator.canned.heads.losses import regularization_total
 from torch_estimator.contract.metric_types import MetricValue, UpdateOp
 from torch_estimator.metrics import accuracy, mean, precision, recall
-from torch_estimator.metrics.state import STATE_PREFIX, MetricState, div_no_nan
+from torch_estimator.metrics.state import div_no_nan, found_state
 
 __all__ = ["accuracy_baseline", "regularization_metric", "threshold_metrics"]
 
@@ -34,8 +34,8 @@ def accuracy_baseline(label_mean: tuple[MetricValue, UpdateOp], key: str) -> tup
 
 def _baseline(label_mean: MetricValue) -> torch.Tensor:
     graph = label_mean.graph
-    state = None if graph is None else graph.objects.get(STATE_PREFIX + label_mean.name)
-    if not isinstance(state, MetricState):  # a label mean made some other way: its value only
+    state = None if graph is None else found_state(graph, label_mean.name, "mean", None)
+    if state is None:  # a label mean made some other way: its value only
         mean_value = label_mean.compute()
         return torch.maximum(mean_value, 1.0 - mean_value)
     total, count = state["total"], state["count"]
