@@ -17,7 +17,7 @@ import torch
 
 from torch_estimator.contract.metric_types import MetricValue, UpdateOp
 from torch_estimator.metrics.shapes import prepare_inputs
-from torch_estimator.metrics.state import MetricState, deferred_pair, metric_state, named_metric
+from torch_estimator.metrics.state import MetricState, deferred_metric, named_metric
 
 __all__ = [
     "false_negatives",
@@ -293,8 +293,9 @@ def read_ratio(state: MetricState, value_key: Any = None) -> torch.Tensor:
 def _count(kind: str, labels: Any, predictions: Any, weights: Any, name: str | None) -> MetricPair:
     graph, full_name = named_metric(kind, name, kind)
     inputs = _binary_inputs(labels, predictions, weights, full_name)
-    state = metric_state(graph, full_name, kind, None, _COUNT_LAYOUT)
-    return deferred_pair(graph, state, read_count, None, fold_count, kind, inputs)
+    return deferred_metric(
+        graph, full_name, kind, None, _COUNT_LAYOUT, read_count, None, fold_count, kind, inputs
+    )
 
 
 def _ratio(kind: str, labels: Any, predictions: Any, weights: Any, name: str | None) -> MetricPair:
@@ -302,5 +303,6 @@ def _ratio(kind: str, labels: Any, predictions: Any, weights: Any, name: str | N
     tp + fn, the same numbers); 0 while the denominator is 0."""
     graph, full_name = named_metric(kind, name, kind)
     inputs = _binary_inputs(labels, predictions, weights, full_name)
-    state = metric_state(graph, full_name, kind, None, _RATIO_LAYOUT)
-    return deferred_pair(graph, state, read_ratio, None, fold_ratio, kind == "precision", inputs)
+    return deferred_metric(
+        graph, full_name, kind, None, _RATIO_LAYOUT, read_ratio, None, fold_ratio, kind == "precision", inputs
+    )

@@ -7,7 +7,7 @@ weight arrives, where torchmetrics' ``MeanMetric`` gives NaN), all in float32.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable
 from typing import Any
 
 import torch
@@ -22,7 +22,7 @@ from torch_estimator.metrics.shapes import (
 )
 from torch_estimator.metrics.state import (
     MetricState,
-    deferred_pair,
+    deferred_metric,
     div_no_nan,
     metric_pair,
     metric_state,
@@ -63,41 +63,51 @@ def mean_pair(
     >>> update_op.run(); value.compute()
     tensor(2.)
     """
-    return mean_of((values,), None, values.shape, weights, name, default_name)
+    return mean_of((values,), None, weights, name, default_name)
 
 
 def mean_of(
     inputs: tuple[torch.Tensor, ...],
     transform: Transform | None,
-    shape: Sequence[int],
     weights: torch.Tensor | None,
     name: str | None,
     default_name: str,
 ) -> MetricPair:
-    """``mean_pair`` of ``transform(*inputs)`` (values of ``shape``), computed in the update op.
+    """``mean_pair`` of ``transform(*inputs)``, computed in the update op.
 
-    ``transform`` must work row by row (element-wise, say) on inputs whose dimension 0 is the
-    values' dimension 0, and be one module-level function (its identity groups deferred batches):
-    the update defers the raw inputs and transforms many batches at once (``MetricState.defer``).
-    With ``transform=None``, ``inputs`` is ``(values,)``.
+    ``transform`` must work element-wise on inputs of one shape, the values' shape (checked by the
+    caller, as ``prepare_inputs`` does), and be one module-level function (its identity groups
+    deferred batches): the update defers the raw inputs and transforms many batches at once
+    (``MetricState.defer``). With ``transform=None``, ``inputs`` is ``(values,)``.
 
     >>> from torch_estimator.graph import Graph
     >>> from torch_estimator.contract.current import graph_context
     >>> with graph_context(Graph(lambda features: None)):
     ...     labels, predictions = torch.tensor([1.0, 2.0]), torch.tensor([2.0, 5.0])
-    ...     value, update_op = mean_of((labels, predictions), torch.sub, (2,), None, None, "mean_diff")
+    ...     value, update_op = mean_of((labels, predictions), torch.sub, None, None, "mean_diff")
     >>> update_op.run(); value.compute()
     tensor(-2.)
     """
     graph, full_name = named_metric(default_name, name, default_name)
     if weights is not None:
+        shape = inputs[0].shape  # the values' shape (a Size is made per call: only with weights)
         weights = align_weights_to_rank(weights, len(shape))
         check_broadcastable(weights, shape, full_name)
         if weights.shape != shape:
             # Deferred batches are concatenated row by row: give the weights the values' rows.
             weights = torch.broadcast_to(weights, tuple(shape))
-    state = metric_state(graph, full_name, "mean", None, _MEAN_LAYOUT)
-    return deferred_pair(graph, state, read_mean, None, fold_mean, transform, (*inputs, weights))
+    return deferred_metric(
+        graph,
+        full_name,
+        "mean",
+        None,
+        _MEAN_LAYOUT,
+        read_mean,
+        None,
+        fold_mean,
+        transform,
+        (*inputs, weights),
+    )
 
 
 def read_mean(state: MetricState, value_key: Any = None) -> torch.Tensor:
@@ -165,7 +175,7 @@ def mean(
     """
     tensor = as_tensor(values, "values", "mean")
     weights_tensor = None if weights is None else as_tensor(weights, "weights", "mean")
-    return mean_of((tensor,), None, tensor.shape, weights_tensor, name, "mean")
+    return mean_of((tensor,), None, weights_tensor, name, "mean")
 
 
 def mean_tensor(
@@ -254,7 +264,6 @@ def accuracy(
     return mean_of(
         (label_tensor, prediction_tensor),
         equal_as_labels,
-        label_tensor.shape,
         weights_tensor,
         name,
         "accuracy",

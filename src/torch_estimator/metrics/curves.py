@@ -27,6 +27,7 @@ MetricPair = tuple[MetricValue, UpdateOp]
 
 _KEPSILON = 1e-7
 _AUC_EPSILON = 1.0e-6
+_CURVES = ("ROC", "PR")
 _SUMMATION_METHODS = ("trapezoidal", "careful_interpolation", "minoring", "majoring")
 
 
@@ -87,14 +88,15 @@ def auc(
     >>> update_op.run(); value.compute()
     tensor(0.7500)
     """
-    _check_curve(curve)
+    if curve not in _CURVES:
+        _check_curve(curve)
     if summation_method not in _SUMMATION_METHODS:
         raise ValueError(
             f"Invalid summation_method: {summation_method} summation_method should be 'trapezoidal', "
             "'careful_interpolation', 'minoring', or 'majoring'."
         )
     given = None if thresholds is None else tuple(float(threshold) for threshold in thresholds)
-    if given is None:
+    if given is None and num_thresholds < 2:
         _check_num_thresholds(num_thresholds)
     key = (num_thresholds if given is None else None, given)
     return thresholds_metric(
@@ -263,7 +265,7 @@ def _evenly_spaced(num_thresholds: int, last: float) -> list[float]:
 
 
 def _check_curve(curve: str) -> None:
-    if curve not in ("ROC", "PR"):
+    if curve not in _CURVES:
         raise ValueError(
             f"Curve must be either ROC or PR. Curve {curve} is unknown. Pass curve='ROC' or 'PR'."
         )

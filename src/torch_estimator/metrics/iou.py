@@ -21,9 +21,8 @@ from torch_estimator.contract.metric_types import MetricValue, UpdateOp
 from torch_estimator.metrics.shapes import as_tensor, check_same_shape
 from torch_estimator.metrics.state import (
     MetricState,
-    deferred_pair,
+    deferred_metric,
     div_no_nan,
-    metric_state,
     named_metric,
 )
 
@@ -80,10 +79,19 @@ def mean_iou(
     weights_t = _element_weights(weights, labels_t, full_name)
     side = num_classes + 2  # the matrix has a border row and column for ids out of range
     layout = {"confusion_matrix": ((side, side), torch.float64), "out_of_range": ((), torch.float64)}
-    state = metric_state(graph, full_name, "mean_iou", num_classes, layout)
-
     inputs = (labels_t, predictions_t, weights_t)
-    return deferred_pair(graph, state, read_mean_iou, None, fold_confusion_matrix, num_classes, inputs)
+    return deferred_metric(
+        graph,
+        full_name,
+        "mean_iou",
+        num_classes,
+        layout,
+        read_mean_iou,
+        None,
+        fold_confusion_matrix,
+        num_classes,
+        inputs,
+    )
 
 
 def fold_confusion_matrix(
@@ -162,11 +170,18 @@ def mean_per_class_accuracy(
     weights_t = _element_weights(weights, labels_t, full_name)
     width = num_classes + 2  # a border column on each side for labels out of range
     layout = {"histogram": ((2, width), torch.float32), "out_of_range": ((), torch.float32)}
-    state = metric_state(graph, full_name, "mean_per_class_accuracy", num_classes, layout)
-
     inputs = (labels_t, predictions_t, weights_t)
-    return deferred_pair(
-        graph, state, read_mean_per_class_accuracy, None, fold_class_accuracy, num_classes, inputs
+    return deferred_metric(
+        graph,
+        full_name,
+        "mean_per_class_accuracy",
+        num_classes,
+        layout,
+        read_mean_per_class_accuracy,
+        None,
+        fold_class_accuracy,
+        num_classes,
+        inputs,
     )
 
 

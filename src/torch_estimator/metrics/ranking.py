@@ -22,9 +22,8 @@ from torch_estimator.contract.metric_types import MetricValue, UpdateOp
 from torch_estimator.metrics.shapes import as_tensor, check_broadcastable
 from torch_estimator.metrics.state import (
     MetricState,
-    deferred_pair,
+    deferred_metric,
     div_no_nan,
-    metric_state,
     named_metric,
 )
 
@@ -216,9 +215,17 @@ def average_precision_at_k(
     graph, full_name = named_metric("average_precision_at_k", name, _at_k_name("average_precision", k))
     scores = _scores(predictions, k, full_name)
     inputs, expand = _batch_inputs(labels, scores, k, weights, full_name)
-    state = metric_state(graph, full_name, "average_precision_at_k", None, _AVERAGE_PRECISION_LAYOUT)
-    return deferred_pair(
-        graph, state, read_average_precision, None, fold_average_precision, (k, expand), inputs
+    return deferred_metric(
+        graph,
+        full_name,
+        "average_precision_at_k",
+        None,
+        _AVERAGE_PRECISION_LAYOUT,
+        read_average_precision,
+        None,
+        fold_average_precision,
+        (k, expand),
+        inputs,
     )
 
 
@@ -480,9 +487,19 @@ def _sparse_ratio(
     ``predictions`` are scores with ``k``, or top-k ids with ``k=None``."""
     graph, full_name = named_metric(_RATIO_KINDS[kind], name, default_name)
     inputs, expand = _batch_inputs(labels, predictions, k, weights, full_name)
-    state = metric_state(graph, full_name, _RATIO_KINDS[kind], class_id, _RATIO_LAYOUT)
     params = (kind == "precision", k, class_id, expand)
-    return deferred_pair(graph, state, read_sparse_ratio, None, fold_sparse_ratio, params, inputs)
+    return deferred_metric(
+        graph,
+        full_name,
+        _RATIO_KINDS[kind],
+        class_id,
+        _RATIO_LAYOUT,
+        read_sparse_ratio,
+        None,
+        fold_sparse_ratio,
+        params,
+        inputs,
+    )
 
 
 def read_sparse_ratio(state: MetricState, value_key: Any = None) -> torch.Tensor:

@@ -59,9 +59,7 @@ def mean_squared_error(
     labels_t, predictions_t, weights_t = prepare_inputs(
         labels, predictions, weights, name or "mean_squared_error"
     )
-    return mean_of(
-        (labels_t, predictions_t), squared_error, labels_t.shape, weights_t, name, "mean_squared_error"
-    )
+    return mean_of((labels_t, predictions_t), squared_error, weights_t, name, "mean_squared_error")
 
 
 def root_mean_squared_error(
@@ -87,7 +85,7 @@ def root_mean_squared_error(
         labels, predictions, weights, name or "root_mean_squared_error"
     )
     mse, update_op = mean_of(
-        (labels_t, predictions_t), squared_error, labels_t.shape, weights_t, name, "root_mean_squared_error"
+        (labels_t, predictions_t), squared_error, weights_t, name, "root_mean_squared_error"
     )
     return MetricValue(lambda: torch.sqrt(mse.compute()), name=mse.name, graph=mse.graph), update_op
 
@@ -114,9 +112,7 @@ def mean_absolute_error(
     labels_t, predictions_t, weights_t = prepare_inputs(
         labels, predictions, weights, name or "mean_absolute_error"
     )
-    return mean_of(
-        (labels_t, predictions_t), absolute_error, labels_t.shape, weights_t, name, "mean_absolute_error"
-    )
+    return mean_of((labels_t, predictions_t), absolute_error, weights_t, name, "mean_absolute_error")
 
 
 def mean_relative_error(

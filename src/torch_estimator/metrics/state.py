@@ -65,6 +65,7 @@ __all__ = [
     "Fold",
     "MetricState",
     "PendingFolds",
+    "deferred_metric",
     "deferred_pair",
     "div_no_nan",
     "found_state",
@@ -457,6 +458,41 @@ def metric_pair(
     )
 
 
+def deferred_metric(
+    graph: Graph,
+    name: str,
+    kind: str,
+    key: Hashable,
+    layout: Layout | Callable[[], Layout],
+    read: Callable[[MetricState, Any], Any],
+    value_key: Hashable,
+    fold: Fold,
+    params: Hashable,
+    inputs: Inputs,
+) -> tuple[MetricValue, UpdateOp]:
+    """``deferred_pair`` of ``metric_state(graph, name, kind, key, layout)``: the per-batch path of
+    every deferred metric function, in one call (a metric function runs once per batch each, and
+    each call it makes costs as much as what it does).
+
+    >>> def fold(state, params, values):
+    ...     state["total"].add_(values.sum())
+    >>> def read(state, value_key):
+    ...     return state["total"].clone()
+    >>> graph = Graph(lambda features: None)
+    >>> layout, inputs = {"total": ((), torch.float32)}, (torch.ones(2),)
+    >>> value, update_op = deferred_metric(graph, "sum", "sum", None, layout, read, None, fold, None, inputs)
+    >>> update_op.run(); value.compute()
+    tensor(2.)
+    """
+    state = graph.objects.get(STATE_PREFIX + name)
+    if type(state) is not MetricState or state.kind != kind or state.key != key:
+        state = metric_state(graph, name, kind, key, layout)
+    value = state.value
+    if value is None or value_key != state.value_key:
+        value = _new_value(graph, state, read, value_key)
+    return value, UpdateOp(state.defer, state.update_name, graph, (fold, params, inputs, graph.call_memo))
+
+
 def deferred_pair(
     graph: Graph,
     state: MetricState,
@@ -486,11 +522,17 @@ def deferred_pair(
     """
     value = state.value
     if value is None or value_key != state.value_key:
-        value = state.value = MetricValue(
-            partial(_read, state, read, value_key), name=state.name, graph=graph
-        )
-        state.value_key = value_key
+        value = _new_value(graph, state, read, value_key)
     return value, UpdateOp(state.defer, state.update_name, graph, (fold, params, inputs, graph.call_memo))
+
+
+def _new_value(
+    graph: Graph, state: MetricState, read: Callable[[MetricState, Any], Any], value_key: Hashable
+) -> MetricValue:
+    """The value object of ``state`` read by ``read(state, value_key)``, kept on the state."""
+    value = state.value = MetricValue(partial(_read, state, read, value_key), name=state.name, graph=graph)
+    state.value_key = value_key
+    return value
 
 
 def _read(state: MetricState, read: Callable[[MetricState, Any], Any], value_key: Hashable) -> Any:

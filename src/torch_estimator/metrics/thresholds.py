@@ -230,8 +230,11 @@ def thresholds_metric(
     tensor([1., 1.])
     """
     graph, full_name = named_metric(kind, name, default_name)
-    inputs = prepare_threshold_inputs(labels, predictions, weights, full_name)
-    state = threshold_state(graph, full_name, kind, key, thresholds)
+    if weights is None and type(labels) is torch.Tensor and type(predictions) is torch.Tensor:
+        inputs = prepare_inputs(labels, predictions, None, full_name)  # no weights to broadcast
+    else:
+        inputs = prepare_threshold_inputs(labels, predictions, weights, full_name)
+    state = found_state(graph, full_name, kind, key) or threshold_state(graph, full_name, kind, key, thresholds)
     return deferred_pair(graph, state, read_thresholds, (compute, compute_key), fold_thresholds, None, inputs)
 
 
