@@ -292,7 +292,11 @@ def read_ratio(state: MetricState, value_key: Any = None) -> torch.Tensor:
 
 def _count(kind: str, labels: Any, predictions: Any, weights: Any, name: str | None) -> MetricPair:
     graph, full_name = named_metric(kind, name, kind)
-    inputs = _binary_inputs(labels, predictions, weights, full_name)
+    inputs = (
+        prepare_inputs(labels, predictions, None, full_name)  # nothing to broadcast
+        if weights is None
+        else _binary_inputs(labels, predictions, weights, full_name)
+    )
     return deferred_metric(
         graph, full_name, kind, None, _COUNT_LAYOUT, read_count, None, fold_count, kind, inputs
     )
@@ -302,7 +306,11 @@ def _ratio(kind: str, labels: Any, predictions: Any, weights: Any, name: str | N
     """precision = tp / predicted positives; recall = tp / actual positives (TF sums tp + fp or
     tp + fn, the same numbers); 0 while the denominator is 0."""
     graph, full_name = named_metric(kind, name, kind)
-    inputs = _binary_inputs(labels, predictions, weights, full_name)
+    inputs = (
+        prepare_inputs(labels, predictions, None, full_name)  # nothing to broadcast
+        if weights is None
+        else _binary_inputs(labels, predictions, weights, full_name)
+    )
     return deferred_metric(
         graph, full_name, kind, None, _RATIO_LAYOUT, read_ratio, None, fold_ratio, kind == "precision", inputs
     )

@@ -173,9 +173,10 @@ def mean(
     >>> update_op.run(); value.compute()
     tensor(1.5000)
     """
-    tensor = as_tensor(values, "values", "mean")
+    if type(values) is not torch.Tensor or values.requires_grad:  # model outputs skip the call
+        values = as_tensor(values, "values", "mean")
     weights_tensor = None if weights is None else as_tensor(weights, "weights", "mean")
-    return mean_of((tensor,), None, weights_tensor, name, "mean")
+    return mean_of((values,), None, weights_tensor, name, "mean")
 
 
 def mean_tensor(

@@ -234,7 +234,9 @@ def thresholds_metric(
         inputs = prepare_inputs(labels, predictions, None, full_name)  # no weights to broadcast
     else:
         inputs = prepare_threshold_inputs(labels, predictions, weights, full_name)
-    state = found_state(graph, full_name, kind, key) or threshold_state(graph, full_name, kind, key, thresholds)
+    state = found_state(graph, full_name, kind, key)
+    if state is None:  # the first call: make it (threshold_state makes closures for that)
+        state = threshold_state(graph, full_name, kind, key, thresholds)
     return deferred_pair(graph, state, read_thresholds, (compute, compute_key), fold_thresholds, None, inputs)
 
 

@@ -16,6 +16,9 @@ from torch_estimator.metrics.state import div_no_nan, found_state
 
 __all__ = ["accuracy_baseline", "regularization_metric", "threshold_metrics"]
 
+_BASELINE_PREFIX = "accuracy_baseline:"
+"""Prefix of an accuracy baseline pair's key in ``Graph.objects``, with the label mean it reads."""
+
 
 def accuracy_baseline(label_mean: tuple[MetricValue, UpdateOp], key: str) -> tuple[MetricValue, UpdateOp]:
     """``max(label_mean, 1 - label_mean)``: the accuracy of always predicting the majority class,
@@ -26,10 +29,19 @@ def accuracy_baseline(label_mean: tuple[MetricValue, UpdateOp], key: str) -> tup
     mean's update the same way), so each batch is counted once.
     """
     value = label_mean[0]
-    return (
-        MetricValue(partial(_baseline, value), key, value.graph),
-        UpdateOp(_no_update, f"{key}/update_op", value.graph),
+    graph = value.graph
+    # The pair depends on the label mean's value object only, which its state keeps across batches:
+    # made once per Graph, as the metric functions make their value objects once.
+    found = None if graph is None else graph.objects.get(_BASELINE_PREFIX + key)
+    if found is not None and found[0] is value:
+        return found[1]
+    pair = (
+        MetricValue(partial(_baseline, value), key, graph),
+        UpdateOp(_no_update, f"{key}/update_op", graph),
     )
+    if graph is not None:
+        graph.objects[_BASELINE_PREFIX + key] = (value, pair)
+    return pair
 
 
 def _baseline(label_mean: MetricValue) -> torch.Tensor:
