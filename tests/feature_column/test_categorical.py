@@ -67,6 +67,12 @@ def test_multivalent_ragged_strings():
         (("s", ["a"]), {"num_oov_buckets": -1}, "Invalid num_oov_buckets -1 in s"),
         (("s", ["a"]), {"dtype": torch.int64}, "do not match, column_name: s"),
         (("s", [1.5]), {}, "column_name: s vocabulary dtype must be string or integer"),
+        # TF took it, then failed in embedding and linear lookups at run time.
+        (
+            ("s", ["a", "b"]),
+            {"default_value": 2},
+            r"default_value 2 is not an id of vocabulary column s: its ids are \[0, 2\)",
+        ),
     ],
 )
 def test_vocabulary_list_validation(args, kwargs, message):
@@ -88,6 +94,10 @@ def test_vocabulary_file(tmp_path):
         fc.categorical_column_with_vocabulary_file("c", path, vocabulary_size=9)
     with pytest.raises(ValueError, match="Missing vocabulary_file in c"):
         fc.categorical_column_with_vocabulary_file("c", "")
+    with pytest.raises(
+        ValueError, match=r"default_value 2 is not an id of vocabulary column c: its ids are \[0, 2\)"
+    ):
+        fc.categorical_column_with_vocabulary_file("c", path, vocabulary_size=2, default_value=2)
     with pytest.raises(ValueError, match="Invalid vocabulary_size in c"):
         fc.categorical_column_with_vocabulary_file("c", path, vocabulary_size=0)
 

@@ -37,6 +37,15 @@ def test_combiners(run, combiner, expected):
     assert torch.allclose(out, torch.tensor(expected))
 
 
+def test_combiner_none_is_mean(run):
+    """TF 2.15's embedding lookups read combiner=None as mean: ids {0, 1} give (r0 + r1) / 2."""
+    column = fc.embedding_column(fc.categorical_column_with_identity("d", 3), 2, combiner=None)
+    out = embed(run, column, {"d": torch.tensor([[0, 1], [2, -1]])})
+    assert torch.allclose(out, torch.tensor([[0.5, 1.0], [4.0, 4.0]]))
+    shared = fc.shared_embeddings([fc.categorical_column_with_identity("d", 3)], 2, combiner=None)
+    assert shared[0].shared.combiner == "mean"
+
+
 @pytest.mark.parametrize(
     ("combiner", "scale"),
     [("sum", 1.0), ("mean", 1 / 3), ("sqrtn", 1 / math.sqrt(5))],

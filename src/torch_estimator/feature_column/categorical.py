@@ -169,6 +169,21 @@ def _vocabulary_ids(
     return id_batch(ids, valid, cache.device)
 
 
+def _check_default(default: int, vocabulary_size: int, key: str) -> int:
+    """A vocabulary column's id for unknown values: -1 (or below: dropped) or a vocabulary id.
+
+    TF took any integer, and an id past the vocabulary failed in the embedding and linear lookups at
+    run time (its indicator columns gave zero rows): here it fails when the column is made.
+    """
+    if default >= vocabulary_size:
+        raise ValueError(
+            f"default_value {default} is not an id of vocabulary column {key}: its ids are "
+            f"[0, {vocabulary_size}). Pass -1 to drop unknown values, an id below {vocabulary_size} to map "
+            "them to that term, or num_oov_buckets to hash them into buckets of their own."
+        )
+    return default
+
+
 def _check_oov(num_oov_buckets: Any, default_value: Any, no_default: Any, key: str) -> int:
     if num_oov_buckets:
         if default_value != no_default:
@@ -236,7 +251,8 @@ def categorical_column_with_vocabulary_list(
 
     Raises:
         ValueError: empty or duplicated vocabulary, a dtype that is not string or integer or does not
-            match the vocabulary, both ``num_oov_buckets`` and ``default_value``.
+            match the vocabulary, both ``num_oov_buckets`` and ``default_value``, a ``default_value``
+            past the vocabulary.
 
     >>> from torch_estimator.feature_column import TransformCache
     >>> column = categorical_column_with_vocabulary_list("color", ["red", "green"])
@@ -269,7 +285,8 @@ def categorical_column_with_vocabulary_list(
             raise ValueError(
                 f"dtype {dtype} and vocabulary dtype {vocabulary_dtype} do not match, column_name: {key}"
             )
-    return VocabularyListCategoricalColumn(key, terms, dtype, int(default_value), num_oov_buckets)
+    default = _check_default(int(default_value), len(terms), key)
+    return VocabularyListCategoricalColumn(key, terms, dtype, default, num_oov_buckets)
 
 
 @dataclass(frozen=True)
@@ -366,7 +383,8 @@ def categorical_column_with_vocabulary_file(
 
     Raises:
         ValueError: missing file, bad vocabulary_size or num_oov_buckets, both num_oov_buckets and
-            default_value, a dtype that is not string or integer, duplicate terms.
+            default_value, a default_value past the vocabulary, a dtype that is not string or
+            integer, duplicate terms.
 
     >>> import tempfile
     >>> with tempfile.NamedTemporaryFile("w", suffix=".txt", delete=False) as f:
@@ -386,7 +404,7 @@ def categorical_column_with_vocabulary_file(
         raise ValueError(f"Invalid vocabulary_size in {key}.")
     num_oov_buckets = _check_oov(num_oov_buckets, default_value, None, key)
     dtype = check_string_or_int(dtype, f"column_name: {key}")
-    default = -1 if default_value is None else int(default_value)
+    default = -1 if default_value is None else _check_default(int(default_value), vocabulary_size, key)
     return VocabularyFileCategoricalColumn(
         key, vocabulary_file, vocabulary_size, num_oov_buckets, default, dtype
     )

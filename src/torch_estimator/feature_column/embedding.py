@@ -179,7 +179,7 @@ class EmbeddingColumn(DenseColumn):
 def embedding_column(
     categorical_column: CategoricalColumn,
     dimension: int,
-    combiner: str = "mean",
+    combiner: str | None = "mean",
     initializer: Callable[..., torch.Tensor] | None = None,
     ckpt_to_load_from: str | None = None,
     tensor_name_in_ckpt: str | None = None,
@@ -193,8 +193,9 @@ def embedding_column(
     ``[num_buckets, dimension]``, initialised by ``initializer`` (default: truncated normal with
     stddev ``1/sqrt(dimension)``, as TF) or loaded from ``ckpt_to_load_from``'s
     ``tensor_name_in_ckpt`` when created. Multivalent ids combine by ``combiner`` (``mean``,
-    ``sqrtn``, ``sum``); each row is clipped to ``max_norm`` first. Examples without ids give zeros
-    (``use_safe_embedding_lookup`` is accepted; lookups are always safe).
+    ``sqrtn``, ``sum``; None is ``mean``, as TF); each row is clipped to ``max_norm`` first.
+    Examples without ids give zeros (``use_safe_embedding_lookup`` is accepted; lookups are always
+    safe).
 
     Raises:
         ValueError: not a categorical column, dimension < 1, unknown combiner, initializer not
@@ -205,6 +206,7 @@ def embedding_column(
     'day_embedding'
     """
     check_categorical(categorical_column, "embedding_column")
+    combiner = "mean" if combiner is None else combiner  # TF's embedding lookups read None as mean
     _check_embedding_args(
         dimension,
         combiner,
@@ -311,7 +313,7 @@ def _embed(
 def shared_embeddings(
     categorical_columns: Sequence[CategoricalColumn],
     dimension: int,
-    combiner: str = "mean",
+    combiner: str | None = "mean",
     initializer: Callable[..., torch.Tensor] | None = None,
     shared_embedding_collection_name: str | None = None,
     ckpt_to_load_from: str | None = None,
@@ -376,6 +378,7 @@ def shared_embeddings(
     name = shared_embedding_collection_name
     if name is None:
         name = "_".join(column.name for column in sorted(columns, key=lambda c: c.name)) + "_shared_embedding"
+    combiner = "mean" if combiner is None else combiner  # TF's embedding lookups read None as mean
     _check_embedding_args(
         dimension, combiner, initializer, ckpt_to_load_from, tensor_name_in_ckpt, max_norm, name
     )
