@@ -145,6 +145,10 @@ def test_constructor_errors(kwargs, match):
         ([["a"], ["z"]], "Label 'z' is not in label_vocabulary"),
         (torch.zeros(2, 3), "Mismatched label shape. Expected labels dimension=2"),
         (None, "You must provide a labels Tensor"),
+        (  # TF 2.15: "Labels dtype should be integer. Instead got <dtype: 'float32'>."
+            torch.sparse_coo_tensor([[0, 0, 1], [0, 1, 0]], [0.0, 1.0, 1.0], (2, 2), check_invariants=True),
+            "Labels dtype should be integer. Instead got torch.float32",
+        ),
     ],
 )
 def test_label_errors(labels, match):

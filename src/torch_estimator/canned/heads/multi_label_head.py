@@ -155,6 +155,11 @@ class MultiLabelHead:
         if labels is None:
             raise ValueError(LABEL_NONE_MESSAGE)
         if isinstance(labels, torch.Tensor) and labels.layout == torch.sparse_coo:
+            if labels.dtype.is_floating_point or labels.dtype.is_complex or labels.dtype == torch.bool:
+                raise ValueError(
+                    f"Labels dtype should be integer. Instead got {labels.dtype}: a sparse tensor of labels "
+                    "holds class ids. Cast its values to int64 (or pass a dense 0/1 indicator)."
+                )
             rows, ids = labels.coalesce().indices()[0], labels.coalesce().values()
             return self._scatter(rows.tolist(), ids.tolist(), labels.shape[0], device, "SparseTensor")
         if _is_id_lists(labels):
