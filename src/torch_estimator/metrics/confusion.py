@@ -72,7 +72,17 @@ def true_positives(
     >>> update_op.run(); value.compute()
     tensor(1.)
     """
-    return _count("true_positives", labels, predictions, weights, name)
+    return _binary_metric(
+        "true_positives",
+        labels,
+        predictions,
+        weights,
+        name,
+        _COUNT_LAYOUT,
+        read_count,
+        fold_count,
+        "true_positives",
+    )
 
 
 def false_positives(
@@ -94,7 +104,17 @@ def false_positives(
     >>> update_op.run(); value.compute()
     tensor(2.)
     """
-    return _count("false_positives", labels, predictions, weights, name)
+    return _binary_metric(
+        "false_positives",
+        labels,
+        predictions,
+        weights,
+        name,
+        _COUNT_LAYOUT,
+        read_count,
+        fold_count,
+        "false_positives",
+    )
 
 
 def true_negatives(
@@ -116,7 +136,17 @@ def true_negatives(
     >>> update_op.run(); value.compute()
     tensor(2.)
     """
-    return _count("true_negatives", labels, predictions, weights, name)
+    return _binary_metric(
+        "true_negatives",
+        labels,
+        predictions,
+        weights,
+        name,
+        _COUNT_LAYOUT,
+        read_count,
+        fold_count,
+        "true_negatives",
+    )
 
 
 def false_negatives(
@@ -138,7 +168,17 @@ def false_negatives(
     >>> update_op.run(); value.compute()
     tensor(1.)
     """
-    return _count("false_negatives", labels, predictions, weights, name)
+    return _binary_metric(
+        "false_negatives",
+        labels,
+        predictions,
+        weights,
+        name,
+        _COUNT_LAYOUT,
+        read_count,
+        fold_count,
+        "false_negatives",
+    )
 
 
 def precision(
@@ -160,7 +200,10 @@ def precision(
     >>> update_op.run(); value.compute()
     tensor(0.3333)
     """
-    return _ratio("precision", labels, predictions, weights, name)
+    # TF sums tp + fp; the state counts the predicted positives, the same number.
+    return _binary_metric(
+        "precision", labels, predictions, weights, name, _RATIO_LAYOUT, read_ratio, fold_ratio, True
+    )
 
 
 def recall(
@@ -182,7 +225,10 @@ def recall(
     >>> update_op.run(); value.compute()
     tensor(0.5000)
     """
-    return _ratio("recall", labels, predictions, weights, name)
+    # TF sums tp + fn; the state counts the actual positives, the same number.
+    return _binary_metric(
+        "recall", labels, predictions, weights, name, _RATIO_LAYOUT, read_ratio, fold_ratio, False
+    )
 
 
 def _binary_inputs(
@@ -290,27 +336,22 @@ def read_ratio(state: MetricState, value_key: Any = None) -> torch.Tensor:
     return torch.where(total > 0, hits / torch.where(total > 0, total, 1.0), 0.0)
 
 
-def _count(kind: str, labels: Any, predictions: Any, weights: Any, name: str | None) -> MetricPair:
+def _binary_metric(
+    kind: str,
+    labels: Any,
+    predictions: Any,
+    weights: Any,
+    name: str | None,
+    layout: dict[str, tuple[tuple[int, ...], torch.dtype]],
+    read: Callable[[MetricState, Any], torch.Tensor],
+    fold: Callable[..., None],
+    params: Any,
+) -> MetricPair:
+    """The pair of a count (``fold_count``) or ratio (``fold_ratio``) metric over bool-cast inputs."""
     graph, full_name = named_metric(kind, name, kind)
     inputs = (
-        prepare_inputs(labels, predictions, None, full_name)  # nothing to broadcast
+        prepare_inputs(labels, predictions, None, full_name)  # no weights: nothing to broadcast
         if weights is None
         else _binary_inputs(labels, predictions, weights, full_name)
     )
-    return deferred_metric(
-        graph, full_name, kind, None, _COUNT_LAYOUT, read_count, None, fold_count, kind, inputs
-    )
-
-
-def _ratio(kind: str, labels: Any, predictions: Any, weights: Any, name: str | None) -> MetricPair:
-    """precision = tp / predicted positives; recall = tp / actual positives (TF sums tp + fp or
-    tp + fn, the same numbers); 0 while the denominator is 0."""
-    graph, full_name = named_metric(kind, name, kind)
-    inputs = (
-        prepare_inputs(labels, predictions, None, full_name)  # nothing to broadcast
-        if weights is None
-        else _binary_inputs(labels, predictions, weights, full_name)
-    )
-    return deferred_metric(
-        graph, full_name, kind, None, _RATIO_LAYOUT, read_ratio, None, fold_ratio, kind == "precision", inputs
-    )
+    return deferred_metric(graph, full_name, kind, None, layout, read, None, fold, params, inputs)

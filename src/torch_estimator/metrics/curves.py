@@ -88,15 +88,14 @@ def auc(
     >>> update_op.run(); value.compute()
     tensor(0.7500)
     """
-    if curve not in _CURVES:
-        _check_curve(curve)
+    _check_curve(curve)
     if summation_method not in _SUMMATION_METHODS:
         raise ValueError(
             f"Invalid summation_method: {summation_method} summation_method should be 'trapezoidal', "
             "'careful_interpolation', 'minoring', or 'majoring'."
         )
     given = None if thresholds is None else tuple(float(threshold) for threshold in thresholds)
-    if given is None and num_thresholds < 2:
+    if given is None:
         _check_num_thresholds(num_thresholds)
     key = (num_thresholds if given is None else None, given)
     return thresholds_metric(

@@ -64,9 +64,6 @@ def threshold_state(
     >>> state.constants["boundaries"][1:].tolist(), tuple(state["histogram"].shape)
     ([0.25, 0.5, 1.0], (2, 5))
     """
-    state = found_state(graph, name, kind, key)  # every batch but the first: no closures to make
-    if state is not None:
-        return state
 
     def constants() -> dict[str, Any]:
         values = [float(threshold) for threshold in thresholds()]
@@ -230,12 +227,13 @@ def thresholds_metric(
     tensor([1., 1.])
     """
     graph, full_name = named_metric(kind, name, default_name)
-    if weights is None and type(labels) is torch.Tensor and type(predictions) is torch.Tensor:
-        inputs = prepare_inputs(labels, predictions, None, full_name)  # no weights to broadcast
-    else:
-        inputs = prepare_threshold_inputs(labels, predictions, weights, full_name)
-    state = found_state(graph, full_name, kind, key)
-    if state is None:  # the first call: make it (threshold_state makes closures for that)
+    inputs = (
+        prepare_inputs(labels, predictions, None, full_name)  # no weights: nothing to broadcast
+        if weights is None
+        else prepare_threshold_inputs(labels, predictions, weights, full_name)
+    )
+    state = found_state(graph, full_name, kind, key)  # every batch but the first: no closures to make
+    if state is None:
         state = threshold_state(graph, full_name, kind, key, thresholds)
     return deferred_pair(graph, state, read_thresholds, (compute, compute_key), fold_thresholds, None, inputs)
 
