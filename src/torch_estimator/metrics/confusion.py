@@ -72,17 +72,7 @@ def true_positives(
     >>> update_op.run(); value.compute()
     tensor(1.)
     """
-    return _binary_metric(
-        "true_positives",
-        labels,
-        predictions,
-        weights,
-        name,
-        _COUNT_LAYOUT,
-        read_count,
-        fold_count,
-        "true_positives",
-    )
+    return _count("true_positives", labels, predictions, weights, name)
 
 
 def false_positives(
@@ -104,17 +94,7 @@ def false_positives(
     >>> update_op.run(); value.compute()
     tensor(2.)
     """
-    return _binary_metric(
-        "false_positives",
-        labels,
-        predictions,
-        weights,
-        name,
-        _COUNT_LAYOUT,
-        read_count,
-        fold_count,
-        "false_positives",
-    )
+    return _count("false_positives", labels, predictions, weights, name)
 
 
 def true_negatives(
@@ -136,17 +116,7 @@ def true_negatives(
     >>> update_op.run(); value.compute()
     tensor(2.)
     """
-    return _binary_metric(
-        "true_negatives",
-        labels,
-        predictions,
-        weights,
-        name,
-        _COUNT_LAYOUT,
-        read_count,
-        fold_count,
-        "true_negatives",
-    )
+    return _count("true_negatives", labels, predictions, weights, name)
 
 
 def false_negatives(
@@ -168,17 +138,7 @@ def false_negatives(
     >>> update_op.run(); value.compute()
     tensor(1.)
     """
-    return _binary_metric(
-        "false_negatives",
-        labels,
-        predictions,
-        weights,
-        name,
-        _COUNT_LAYOUT,
-        read_count,
-        fold_count,
-        "false_negatives",
-    )
+    return _count("false_negatives", labels, predictions, weights, name)
 
 
 def precision(
@@ -334,6 +294,12 @@ def read_ratio(state: MetricState, value_key: Any = None) -> torch.Tensor:
     """
     hits, total = state["true_positives"], state["denominator"]
     return torch.where(total > 0, hits / torch.where(total > 0, total, 1.0), 0.0)
+
+
+def _count(kind: str, labels: Any, predictions: Any, weights: Any, name: str | None) -> MetricPair:
+    return _binary_metric(
+        kind, labels, predictions, weights, name, _COUNT_LAYOUT, read_count, fold_count, kind
+    )
 
 
 def _binary_metric(
