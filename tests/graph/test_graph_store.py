@@ -310,6 +310,24 @@ def test_custom_getters_wrap_get_variable_and_layer_variables():
     assert graph.state_dict()["cg/z"].tolist() == [1.0]  # the variable itself is unchanged
 
 
+def test_custom_getter_may_pass_every_argument_by_keyword():
+    """TF's getters are called with keywords only; a getter forwarding them as keywords (name too)
+    works for get_variable and for a layer's variables: a ones kernel on three ones gives 3."""
+    from torch_estimator.layers import dense
+
+    def forward(getter, **kwargs):
+        return getter(**kwargs)
+
+    def model_fn(features, mode):
+        with variable_scope("k", custom_getter=forward):
+            z = get_variable("z", [1], initializer=init.ones())
+            out = dense(features, 1, kernel_initializer=init.ones())
+        return EstimatorSpec(mode, predictions={"z": z, "out": out})
+
+    predictions = Graph(model_fn)(torch.ones(1, 3), None, PREDICT).predictions
+    assert {key: value.tolist() for key, value in predictions.items()} == {"z": [1.0], "out": [[3.0]]}
+
+
 # -- get_variable -------------------------------------------------------------------------------
 
 

@@ -117,8 +117,10 @@ def layer_variable(
                 **getter_arguments(shape, dtype, initializer, regularizer, trainable, constraint),
             )
     found = graph.find_variable(full_name)
-    if found is not None and found.shape == shape and not graph.variable_regularizers:
-        return found  # every call after the first: the per-step path
+    if found is not None and found.shape == shape:  # every call after the first: the per-step path
+        if graph.variable_regularizers:
+            regularize_variable(graph, full_name, found)
+        return found
     return _get_layer_variable(
         graph, layer, name, inputs, full_name, shape, dtype, initializer, regularizer, trainable, constraint
     )
@@ -127,9 +129,9 @@ def layer_variable(
 def _get_layer_variable(
     graph: Graph,
     layer: str,
-    name: str,
+    variable: str,
     inputs: torch.Tensor,
-    full_name: str,
+    name: str,
     shape: Sequence[int],
     dtype: torch.dtype,
     initializer: Any,
@@ -138,36 +140,37 @@ def _get_layer_variable(
     constraint: Constraint | None = None,
     **ignored: Any,
 ) -> torch.Tensor:
-    """``layer_variable`` without a custom getter (the ``getter`` a custom getter is given)."""
+    """``layer_variable`` without a custom getter (the ``getter`` a custom getter is given): ``name``
+    is the variable's full name, as TF's getters take it, ``variable`` its name in the layer."""
     shape = tuple(shape)
-    found = graph.find_variable(full_name)
+    found = graph.find_variable(name)
     if found is None:
         # TF's layers add their own regularizer to the scope's default rather than replacing it.
         regularizers = (
             ("variable_scope regularizer", scope_regularizer(graph)),
-            (f"{name}_regularizer", regularizer),
+            (f"{variable}_regularizer", regularizer),
         )
         with graph.name_scope(layer):
             found = create_variable(
                 graph,
-                full_name,
+                name,
                 shape,
                 dtype,
                 initializer,
                 trainable,
                 regularizers,
                 constraint,
-                f"{name}_constraint",
+                f"{variable}_constraint",
             )
     elif found.shape != shape:
         raise ValueError(
-            f"Input 0 of layer {full_name.rpartition('/')[0]} is incompatible with the layer: its variable "
-            f"{full_name} was created with shape {tuple(found.shape)} on the first call, but an input of "
+            f"Input 0 of layer {name.rpartition('/')[0]} is incompatible with the layer: its variable "
+            f"{name} was created with shape {tuple(found.shape)} on the first call, but an input of "
             f"shape {tuple(inputs.shape)} needs shape {shape}. Feed inputs of the same shape (apart from "
             "the batch dimension) on every call, or give this layer call its own name=."
         )
     if graph.variable_regularizers:
-        regularize_variable(graph, full_name, found)
+        regularize_variable(graph, name, found)
     return found
 
 
