@@ -80,6 +80,10 @@ def as_float_tensor(value: Any, argument: str, function: str) -> torch.Tensor:
     return value.to(torch.float32)
 
 
+_LAST_OPS = {Reduction.NONE: "Mul", Reduction.SUM: "Sum"}
+"""TF's last op of a reduction, naming the recorded loss (``value`` for the divisions)."""
+
+
 def reduce_weighted(
     losses: torch.Tensor,
     weights: Any,
@@ -94,7 +98,7 @@ def reduce_weighted(
     Reduction.validate(reduction)
     input_dtype = losses.dtype
     losses = losses.to(torch.float32)
-    op = {Reduction.NONE: "Mul", Reduction.SUM: "Sum"}.get(reduction, "value")
+    op = _LAST_OPS.get(reduction, "value")
     if isinstance(weights, (int, float)) and not isinstance(weights, bool) and reduction != Reduction.MEAN:
         # A number (the default 1.0): TF's _num_present short-cuts it too; no weight tensor, no count kernels.
         loss = _reduce_by_number(losses, weights, reduction)
@@ -132,7 +136,8 @@ def _reduce_by_tensor(losses: torch.Tensor, weights: torch.Tensor, reduction: st
         return div_no_nan(total, torch.broadcast_to(weights, losses.shape).sum())
     if reduction == Reduction.SUM_BY_NONZERO_WEIGHTS:
         return div_no_nan(total, _nonzero_weights(losses, weights))
-    return div_no_nan(total, torch.tensor(float(losses.numel()), device=losses.device))
+    count = losses.numel()  # a Python number: no tensor made (and copied to the device) per step
+    return total / count if count else torch.zeros_like(total)
 
 
 def _nonzero_weights(losses: torch.Tensor, weights: torch.Tensor) -> torch.Tensor:
