@@ -377,7 +377,7 @@ def shared_embeddings(
             )
     name = shared_embedding_collection_name
     if name is None:
-        name = "_".join(column.name for column in sorted(columns, key=lambda c: c.name)) + "_shared_embedding"
+        name = "_".join(column.name for column in ordered) + "_shared_embedding"
     combiner = "mean" if combiner is None else combiner  # TF's embedding lookups read None as mean
     _check_embedding_args(
         dimension, combiner, initializer, ckpt_to_load_from, tensor_name_in_ckpt, max_norm, name

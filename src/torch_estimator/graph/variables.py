@@ -292,15 +292,32 @@ def variable_scope(
         if not callable(custom_getter):
             raise ValueError(f"The custom_getter must be callable. Received: {custom_getter!r}.")
         custom_getter = _wrap_getter(custom_getter, scope_default(graph, graph.scope_custom_getters))
-    with (
-        graph.name_scope(name) as scope,
-        _scope_default(graph.scope_initializers, scope, initializer),
-        _scope_default(graph.scope_regularizers, scope, regularizer),
-        _scope_default(graph.scope_dtypes, scope, dtype),
-        _scope_default(graph.scope_constraints, scope, constraint),
-        _scope_default(graph.scope_custom_getters, scope, custom_getter),
-    ):
-        yield VariableScope(scope)
+    given = [
+        (defaults, value)
+        for defaults, value in (
+            (graph.scope_initializers, initializer),
+            (graph.scope_regularizers, regularizer),
+            (graph.scope_dtypes, dtype),
+            (graph.scope_constraints, constraint),
+            (graph.scope_custom_getters, custom_getter),
+        )
+        if value is not None
+    ]
+    with graph.name_scope(name) as scope:
+        if not given:  # the common case: a plain scope, entered on every step
+            yield VariableScope(scope)
+            return
+        previous = [defaults.get(scope) for defaults, _ in given]
+        for defaults, value in given:
+            defaults[scope] = value
+        try:
+            yield VariableScope(scope)
+        finally:
+            for (defaults, _), before in zip(given, previous, strict=True):
+                if before is None:
+                    del defaults[scope]
+                else:
+                    defaults[scope] = before
 
 
 def _wrap_getter(custom_getter: CustomGetter, outer: CustomGetter | None) -> CustomGetter:
@@ -313,23 +330,6 @@ def _wrap_getter(custom_getter: CustomGetter, outer: CustomGetter | None) -> Cus
         return custom_getter(partial(outer, getter), *args, **kwargs)
 
     return wrapped
-
-
-@contextlib.contextmanager
-def _scope_default(defaults: dict[str, Any], scope: str, value: Any) -> Iterator[None]:
-    """Sets ``defaults[scope] = value`` (unless None) for the duration of the block."""
-    if value is None:
-        yield
-        return
-    previous = defaults.get(scope)
-    defaults[scope] = value
-    try:
-        yield
-    finally:
-        if previous is None:
-            del defaults[scope]
-        else:
-            defaults[scope] = previous
 
 
 def _scope_initializer(graph: Graph) -> Any:

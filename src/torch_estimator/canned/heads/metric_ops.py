@@ -12,7 +12,7 @@ from torch_estimator.canned.heads.keys import MetricKeys, summary_key
 from torch_estimator.canned.heads.losses import regularization_total
 from torch_estimator.contract.metric_types import MetricValue, UpdateOp
 from torch_estimator.metrics import accuracy, mean, precision, recall
-from torch_estimator.metrics.state import div_no_nan, found_state
+from torch_estimator.metrics.state import MetricState, div_no_nan, found_state
 
 __all__ = ["accuracy_baseline", "regularization_metric", "threshold_metrics"]
 
@@ -25,31 +25,26 @@ def accuracy_baseline(label_mean: tuple[MetricValue, UpdateOp], key: str) -> tup
     computed as TF 2.15's heads do, ``max(total, count - total) / count``: 0 before any weight (where
     ``max(0, 1 - 0)`` would read 1).
 
-    Reads the ``label/mean`` metric's state; its own update op does nothing (TF reused the label
-    mean's update the same way), so each batch is counted once.
+    ``label_mean`` is ``te.metrics.mean``'s pair, made in this Graph: this reads its state. Its own
+    update op does nothing (TF reused the label mean's update the same way), so each batch is
+    counted once.
     """
     value = label_mean[0]
     graph = value.graph
     # The pair depends on the label mean's value object only, which its state keeps across batches:
     # made once per Graph, as the metric functions make their value objects once.
-    found = None if graph is None else graph.objects.get(_BASELINE_PREFIX + key)
-    if found is not None and found[0] is value:
-        return found[1]
-    pair = (
-        MetricValue(partial(_baseline, value), key, graph),
-        UpdateOp(_no_update, f"{key}/update_op", graph),
-    )
-    if graph is not None:
-        graph.objects[_BASELINE_PREFIX + key] = (value, pair)
-    return pair
+    found = graph.objects.get(_BASELINE_PREFIX + key)
+    if found is None or found[0] is not value:
+        state = found_state(graph, value.name, "mean", None)
+        pair = (
+            MetricValue(partial(_baseline, state), key, graph),
+            UpdateOp(_no_update, f"{key}/update_op", graph),
+        )
+        found = graph.objects[_BASELINE_PREFIX + key] = (value, pair)
+    return found[1]
 
 
-def _baseline(label_mean: MetricValue) -> torch.Tensor:
-    graph = label_mean.graph
-    state = None if graph is None else found_state(graph, label_mean.name, "mean", None)
-    if state is None:  # a label mean made some other way: its value only
-        mean_value = label_mean.compute()
-        return torch.maximum(mean_value, 1.0 - mean_value)
+def _baseline(state: MetricState) -> torch.Tensor:
     total, count = state["total"], state["count"]
     return div_no_nan(torch.maximum(total, count - total), count)
 

@@ -160,7 +160,8 @@ class MultiLabelHead:
                     f"Labels dtype should be integer. Instead got {labels.dtype}: a sparse tensor of labels "
                     "holds class ids. Cast its values to int64 (or pass a dense 0/1 indicator)."
                 )
-            rows, ids = labels.coalesce().indices()[0], labels.coalesce().values()
+            coalesced = labels.coalesce()
+            rows, ids = coalesced.indices()[0], coalesced.values()
             return self._scatter(rows.tolist(), ids.tolist(), labels.shape[0], device, "SparseTensor")
         if _is_id_lists(labels):
             rows, ids = [], []
