@@ -1,6 +1,7 @@
 """Evaluate throughput with ten te.metrics against none, on the W1 model (MLP 64-256-256-10).
 
     python benchmarks/metrics_eval.py [--reps 5] [--batches 391] [--threads 2] [--warmup 2] [--breakdown]
+                                      [--bytecodes]
 
 W1's shapes (batch 256, 391 batches, 64 features, 10 classes) on random data: metric cost does not
 depend on the values. Each repetition times a whole ``Estimator.evaluate`` with the plain model_fn
@@ -24,6 +25,14 @@ goes: one computes the tensors the heads feed their metrics and returns the loss
 own work), the next also calls the ten metric functions but returns no eval_metric_ops (the calls).
 What remains up to the ten metrics is the framework's per-batch rest: checking the pairs, running
 the update ops, folding the queued batches, and the final values.
+
+``--bytecodes`` adds what does not depend on the machine's noise: the Python bytecodes and Python
+calls each model_fn's ``evaluate`` runs per batch (counted by ``sys.settrace``, so slowly: after the
+timing). A batch is the difference between an evaluate of all the batches and one of the first
+``SHORT`` (the setup and the final values cancel; the folds, every 85 batches, are spread over the
+rest). Timed in the loop, the metrics' Python costs about twice what it costs on its own: the model
+between two calls evicts the interpreter's caches. The counts say which change removes work even
+when the clock cannot tell.
 """
 
 from __future__ import annotations
@@ -33,6 +42,7 @@ import itertools
 import logging
 import resource
 import statistics
+import sys
 import tempfile
 import time
 
@@ -58,6 +68,8 @@ from torch_estimator.metrics import (
 )
 
 BATCH, FEATURES, CLASSES = 256, 64, 10
+SHORT = 10
+"""``--bytecodes``: batches of the short evaluate whose counts are taken from the long one's."""
 RATIO_NAMES = {
     "+ head tensors": "head tensors",
     "+ metric calls": "metric calls",
@@ -163,6 +175,42 @@ def evaluate_ex_per_s(
     return examples / wall, examples / max(cpu, 1e-9), faults / len(data)
 
 
+def python_work(run) -> tuple[int, int]:
+    """The Python bytecodes and Python calls ``run()`` executes in this thread."""
+    bytecodes = calls = 0
+
+    def trace(frame, event, arg):
+        nonlocal bytecodes, calls
+        frame.f_trace_opcodes = True
+        if event == "opcode":
+            bytecodes += 1
+        elif event == "call":
+            calls += 1
+        return trace
+
+    sys.settrace(trace)
+    try:
+        run()
+    finally:
+        sys.settrace(None)
+    return bytecodes, calls
+
+
+def python_work_per_batch(
+    model_fn, model_dir: str, data: list[tuple[torch.Tensor, torch.Tensor]]
+) -> tuple[float, float]:
+    """Python bytecodes and Python calls per batch of ``evaluate`` (``--bytecodes``, module docstring)."""
+
+    def work_of(batches: list[tuple[torch.Tensor, torch.Tensor]]) -> tuple[int, int]:
+        config = RunConfig(model_dir=f"{model_dir}-{len(batches)}", tf_random_seed=0)
+        estimator = Estimator(model_fn, config=config)
+        return python_work(lambda: estimator.evaluate(lambda: iter(batches)))
+
+    (short_codes, short_calls), (long_codes, long_calls) = work_of(data[:SHORT]), work_of(data)
+    counted = len(data) - SHORT
+    return (long_codes - short_codes) / counted, (long_calls - short_calls) / counted
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--reps", type=int, default=5)
@@ -170,6 +218,7 @@ def main() -> None:
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--warmup", type=int, default=2, help="untimed rounds of the evaluates")
     parser.add_argument("--breakdown", action="store_true", help="two more model_fns (module docstring)")
+    parser.add_argument("--bytecodes", action="store_true", help="Python work per batch (module docstring)")
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
     logging.getLogger("torch_estimator").setLevel(logging.ERROR)  # "Could not find trained model"
@@ -195,6 +244,10 @@ def main() -> None:
         for rep in range(args.reps):  # alternate, so drift hits all alike
             for index, (label, model_fn) in enumerate(model_fns.items()):
                 runs[label].append(evaluate_ex_per_s(model_fn, f"{root}/{index}-{rep}", data))
+        work = {}
+        if args.bytecodes and len(data) > SHORT:
+            for index, (label, model_fn) in enumerate(model_fns.items()):
+                work[label] = python_work_per_batch(model_fn, f"{root}/count-{index}", data)
     labels = list(model_fns)
     ratio_headers = [f"ratio, {RATIO_NAMES[label]}" for label in labels[1:]]
     print(f"| evaluate() ex/s ({args.reps} runs each) | {' | '.join(labels + ratio_headers)} |")
@@ -216,6 +269,12 @@ def main() -> None:
         micros = {label: BATCH / rate * 1e6 for label, rate in rates.items()}
         for before, after in itertools.pairwise(labels[:4]):
             print(f"| {after.removeprefix('+ ')} | {micros[after] - micros[before]:+.1f} |")
+    if work:
+        print()
+        print(f"| Python work per batch | {' | '.join(labels)} |")
+        print("|---|" + "---:|" * len(labels))
+        for name, column in (("bytecodes", 0), ("calls", 1)):
+            print(f"| {name} | {' | '.join(f'{work[label][column]:,.0f}' for label in labels)} |")
 
 
 if __name__ == "__main__":
