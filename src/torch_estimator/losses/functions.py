@@ -268,7 +268,6 @@ def sigmoid_cross_entropy(
     name = scoped_loss_name(scope, "sigmoid_cross_entropy_loss")
     logits_t = _logits(logits, "sigmoid_cross_entropy")
     labels_t = _labels_like(multi_class_labels, logits_t, "multi_class_labels", "sigmoid_cross_entropy")
-    _check_shapes(logits_t, labels_t, "logits", "multi_class_labels", "sigmoid_cross_entropy")
     if label_smoothing > 0:
         labels_t = labels_t * (1 - label_smoothing) + 0.5 * label_smoothing
     losses = F.binary_cross_entropy_with_logits(logits_t, labels_t, reduction="none")
@@ -294,7 +293,6 @@ def softmax_cross_entropy(
     name = scoped_loss_name(scope, "softmax_cross_entropy_loss")
     logits_t = _logits(logits, "softmax_cross_entropy")
     labels_t = _labels_like(onehot_labels, logits_t, "onehot_labels", "softmax_cross_entropy")
-    _check_shapes(logits_t, labels_t, "logits", "onehot_labels", "softmax_cross_entropy")
     if label_smoothing > 0:
         labels_t = labels_t * (1.0 - label_smoothing) + label_smoothing / labels_t.shape[-1]
     losses = -(labels_t.detach() * logits_t.log_softmax(-1)).sum(-1)
@@ -395,11 +393,14 @@ def _logits(logits: Any, function: str) -> torch.Tensor:
 
 
 def _labels_like(labels: Any, logits: torch.Tensor, argument: str, function: str) -> torch.Tensor:
-    """Labels cast straight to the logits' dtype and device (TF's cast to the logits' dtype)."""
+    """Labels cast straight to the logits' dtype and device (TF's cast to the logits' dtype), checked
+    to have the logits' shape."""
     if labels is None:
         raise ValueError(f"te.losses.{function}: Argument `{argument}` must not be None.")
     tensor = labels if isinstance(labels, torch.Tensor) else torch.as_tensor(labels)
-    return tensor.to(logits.device, logits.dtype)
+    tensor = tensor.to(logits.device, logits.dtype)
+    _check_shapes(logits, tensor, "logits", argument, function)
+    return tensor
 
 
 def _squeeze_sparse(
