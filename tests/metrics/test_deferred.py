@@ -155,7 +155,7 @@ def test_inference_tensors_are_queued_unwatched(flush_size):
             spec = run_batch(graph, batch)
     (state,) = metric_states(graph)
     assert state.pending == 2
-    assert [version for _, version in state.group.inputs.values()] == [None, None]
+    assert state.group.versions == []  # nothing to check
     assert float(spec.eval_metric_ops["m"][0].compute()) == 3.0
     state.reset()  # the sums were made outside inference mode: zeroing them here is allowed
     assert [float(tensor) for tensor in state.tensors()] == [0.0, 0.0]
@@ -298,7 +298,7 @@ def test_a_tensor_fed_again_after_a_reset_and_a_change_is_folded_with_its_new_va
     run_batch(graph, buffer)
     (state,) = metric_states(graph)
     state.reset()
-    assert state.group.inputs == {} and state.group.size == 0
+    assert state.group.versions == [] and state.group.size == 0
     buffer.add_(1.0)
     spec = run_batch(graph, buffer)
     assert float(spec.eval_metric_ops["m"][0].compute()) == 2.5
@@ -379,7 +379,49 @@ def test_a_tensor_from_outside_inference_mode_stays_watched_beside_inference_ten
         run_batch(graph, torch.tensor([0.9, 0.1]), labels)
     mean_state, auc_state = metric_states(graph)
     assert (mean_state.pending, auc_state.pending) == (1, 1)
-    assert mean_state.group.inputs[id(labels)] == (labels, labels._version)
+    assert mean_state.group.versions == [(labels, labels._version)]  # counted and watched once
     labels.zero_()
     with pytest.raises(RuntimeError, match="Metric 'mean': an input of its update op was modified in place"):
         mean_state.flush()
+
+
+def _sum_fold(state, params, *values):
+    for value in values:
+        state["total"].add_(value.sum())
+
+
+def test_a_batch_with_another_number_of_inputs_folds_the_pending_ones_first(flush_size):
+    """One fold given one input, then two, then two again: the first batch is folded before the
+    second queues (a state's batches are queued flat, input count by input count); the total is
+    1 + 2 + (3 + 4) + (5 + 6) = 21 either way."""
+    flush_size(1000)
+    state = MetricState("sum", {"total": torch.zeros(())}, key=None)
+    state.defer(_sum_fold, None, (torch.tensor([1.0]),))
+    state.defer(_sum_fold, None, (torch.tensor([2.0]),))
+    assert state.pending == 2
+    state.defer(_sum_fold, None, (torch.tensor([3.0]), torch.tensor([4.0])))
+    assert state.pending == 1 and float(state._tensors["total"]) == 3.0
+    state.defer(_sum_fold, None, (torch.tensor([5.0]), torch.tensor([6.0])))
+    assert state.pending == 2
+    assert float(state["total"]) == 21.0
+
+
+def test_an_update_op_with_no_input_is_rejected():
+    state = MetricState("sum", {"total": torch.zeros(())}, key=None)
+    with pytest.raises(ValueError, match="'sum': an update op must queue at least one input"):
+        state.defer(_sum_fold, None, ())
+    assert state.pending == 0
+
+
+def test_a_tensor_given_to_several_metrics_counts_once_per_model_fn_call(flush_size):
+    """accuracy and mean_iou share labels and predictions (4 + 4 elements a call): 8 pending
+    elements after one call, 16 after two (each call's tensors are new)."""
+    flush_size(1000)
+    graph = graph_of(
+        lambda features, labels: {"acc": accuracy(labels, features), "iou": mean_iou(labels, features, 2)}
+    )
+    run_batch(graph, torch.tensor([1, 0, 1, 1]), torch.tensor([1, 0, 0, 1]))
+    group = next(metric_states(graph)).group
+    assert group.size == 8
+    run_batch(graph, torch.tensor([1, 0, 1, 0]), torch.tensor([1, 1, 0, 1]))
+    assert group.size == 16

@@ -21,9 +21,9 @@ to several metrics, and folding them at the same moment lets them share each con
 costly middle of their folds (``FoldMemo``, ``memo.py``), which is dropped after the flush. All the
 pending batches of a Graph are flushed
 
-* when a new round of update ops begins (the next model_fn call's) and the distinct tensors they
-  hold have reached ``MetricState.flush_size`` elements (2**17, counting a tensor given to several
-  metrics once: memory stays bounded, at most 1 MiB of int64 inputs plus one round, and the folds'
+* when a new round of update ops begins (the next model_fn call's) and the tensors they hold have
+  reached ``MetricState.flush_size`` elements (2**17, counting a tensor given to several metrics of
+  one round once: memory stays bounded, at most 1 MiB of int64 inputs plus one round, and the folds'
   temporaries stay small enough to reuse freed memory rather than fault in fresh pages; W1's head
   metrics fold every 85 batches),
 * when a state gets a batch for another ``fold`` or other fold parameters,
@@ -41,7 +41,11 @@ refilled buffer is still caught.
 
 Holding those small tensors across a cycle makes glibc return the heap after each flush and fault it
 in again; the first group in a process raises glibc's trim threshold so that it does not
-(``heap.py``).
+(``heap.py``). What is held besides the inputs is kept to a few objects per cycle: a state's pending
+batches are one flat list of their inputs, and a round's bookkeeping (which tensors it has counted)
+is dropped when the next round begins. Thousands of small objects alive across a cycle would scatter
+the interpreter's own per-batch objects over memory that is no longer in cache: on W1, a tuple per
+queued batch and per counted tensor cost 3 to 7 us a batch.
 """
 
 from __future__ import annotations
@@ -124,7 +128,10 @@ class MetricState:
         self.value_key: Hashable = None
         self.group = group if group is not None else PendingFolds()
         self._tensors = dict(tensors)
-        self._pending: list[Inputs] = []
+        # The pending batches' inputs, one batch after another (``_arity`` inputs each): a flat list
+        # holds no object per batch (module docstring).
+        self._pending: list[torch.Tensor | None] = []
+        self._arity = 0
         self._fold: Fold | None = None
         self._params: Hashable = None
 
@@ -163,7 +170,7 @@ class MetricState:
     @property
     def pending(self) -> int:
         """How many batches wait to be folded in."""
-        return len(self._pending)
+        return len(self._pending) // self._arity if self._arity else 0
 
     def defer(self, fold: Fold, params: Hashable, inputs: Inputs, call: object = None) -> None:
         """Queues one batch for ``fold(self, params, *inputs)`` (module docstring).
@@ -187,24 +194,28 @@ class MetricState:
             self.flush()
             self._fold_now(fold, params, inputs)
             return
-        if fold is not self._fold or params != self._params:
+        if fold is not self._fold or params != self._params or len(inputs) != self._arity:
+            if not inputs:
+                raise ValueError(f"Metric {self.name!r}: an update op must queue at least one input.")
             self.flush()
-            self._fold, self._params = fold, params
+            self._fold, self._params, self._arity = fold, params, len(inputs)
         group = self.group
         if call is None or call is not group.call:  # the first update op of a model_fn call
             if group.size >= self.flush_size:
                 group.flush()
             group.call = call
-        watched = group.inputs
+            group.counted = set()
+        counted = group.counted
         for tensor in inputs:
-            if tensor is not None and id(tensor) not in watched:
-                # An inference tensor has no version counter (module docstring): None, unchecked.
-                watched[id(tensor)] = (tensor, None if tensor.is_inference() else tensor._version)
+            if tensor is not None and id(tensor) not in counted:
+                counted.add(id(tensor))  # unique: the pending batches hold the tensor until the flush
                 group.size += tensor.numel()
+                if not tensor.is_inference():  # an inference tensor has no version counter: unchecked
+                    group.versions.append((tensor, tensor._version))
         pending = self._pending
         if not pending:
             group.states.append(self)
-        pending.append(inputs)
+        pending.extend(inputs)
 
     def flush(self) -> None:
         """Folds the pending batches of this state, and of every state of its Graph, into their
@@ -222,34 +233,35 @@ class MetricState:
         finally:
             self.memo.clear()  # the memo lives for one flush: this fold's entries hold its inputs
 
-    def _take_pending(self) -> tuple[list[Inputs], Inputs | None]:
-        """Takes the pending batches, with their inputs concatenated (None when they do not fit
-        together, or there is no batch)."""
-        pending, self._pending = self._pending, []
-        if len(pending) <= 1:
-            return pending, pending[0] if pending else None
-        return pending, _concatenate(pending, self.group.memo)
+    def _take_pending(self) -> tuple[list[torch.Tensor | None], Inputs | None]:
+        """Takes the pending batches' inputs (flat, as queued), with each input concatenated over
+        the batches (None when they do not fit together, or there is no batch)."""
+        flat, self._pending = self._pending, []
+        arity = self._arity
+        if len(flat) <= arity:
+            return flat, tuple(flat) if flat else None
+        return flat, _concatenate([flat[index::arity] for index in range(arity)], self.group.memo)
 
     def _fold_taken(
-        self, pending: list[Inputs], columns: Inputs | None, changed: Sequence[torch.Tensor]
+        self, flat: list[torch.Tensor | None], columns: Inputs | None, changed: Sequence[torch.Tensor]
     ) -> None:
         """Folds batches taken by ``_take_pending`` unless one holds a changed tensor."""
-        if not pending:  # reset since it queued
+        if not flat:  # reset since it queued
             return
-        if changed and any(given is tensor for inputs in pending for given in inputs for tensor in changed):
+        if changed and any(given is tensor for given in flat for tensor in changed):
             raise RuntimeError(
                 f"Metric {self.name!r}: an input of its update op was modified in place after the "
                 "update op ran. Update ops fold their batches in later, in bulk, and keep the input "
                 "tensors until then. Yield a new tensor for each batch from input_fn (or pass "
                 "tensor.clone() to the metric) instead of refilling one."
             )
-        fold, params = self._fold, self._params
+        fold, params, arity = self._fold, self._params, self._arity
         assert fold is not None  # set by defer() with the first pending batch
         if columns is not None:
             fold(self, params, *columns)
             return
-        for inputs in pending:
-            fold(self, params, *inputs)
+        for start in range(0, len(flat), arity):
+            fold(self, params, *flat[start : start + arity])
 
     def __repr__(self) -> str:
         shapes = {name: tuple(tensor.shape) for name, tensor in self._tensors.items()}
@@ -259,10 +271,11 @@ class MetricState:
 class PendingFolds:
     """The pending batches of one Graph's metric states, folded together (module docstring).
 
-    ``states`` are the states with pending batches. ``inputs`` holds each distinct pending tensor by
-    id, with its version when deferred (None for an inference tensor; holding it keeps the id
-    unique); ``size`` counts their elements. ``call`` is the model_fn call whose update ops are
-    running: the size is checked only when another call's first update op arrives, so a flush never
+    ``states`` are the states with pending batches. ``versions`` holds each pending tensor that has a
+    version counter (not an inference tensor) with its version when deferred; ``size`` counts the
+    pending elements. ``call`` is the model_fn call whose update ops are running, and ``counted`` the
+    ids of the tensors its update ops have counted, so that a tensor given to several metrics counts
+    once. The size is checked only when another call's first update op arrives, so a flush never
     splits one call's update ops, and the states fed the same tensors hold the same batches (which is
     what lets them share work).
 
@@ -271,9 +284,9 @@ class PendingFolds:
     >>> group = PendingFolds()
     >>> first = MetricState("sum", {"total": torch.zeros(())}, key=None, group=group)
     >>> second = MetricState("sum", {"total": torch.zeros(())}, key=None, group=group)
-    >>> values = torch.tensor([1.0, 2.0])
-    >>> first.defer(fold, None, (values,)); second.defer(fold, None, (values,))
-    >>> group.size, float(first["total"]), second.pending  # reading one state folds both
+    >>> values, call = torch.tensor([1.0, 2.0]), object()  # the update ops of one model_fn call
+    >>> first.defer(fold, None, (values,), call); second.defer(fold, None, (values,), call)
+    >>> group.size, float(first["total"]), second.pending  # counted once; reading one state folds both
     (2, 3.0, 0)
     """
 
@@ -281,9 +294,10 @@ class PendingFolds:
         keep_heap_mapped()  # once per process: a flush must not hand the heap back (heap.py)
         self.memo = FoldMemo()
         self.states: list[MetricState] = []
-        self.inputs: dict[int, tuple[torch.Tensor, int | None]] = {}
+        self.versions: list[tuple[torch.Tensor, int]] = []
         self.size = 0
         self.call: object = None
+        self.counted: set[int] = set()
 
     def flush(self) -> None:
         """Folds every pending batch of every state and releases their tensors.
@@ -295,10 +309,10 @@ class PendingFolds:
         Raises:
             RuntimeError: a pending input was modified in place after its update op ran.
         """
-        states, inputs = self.states, self.inputs
-        self.states, self.inputs, self.size, self.call = [], {}, 0, None
+        states, versions = self.states, self.versions
+        self.states, self.versions, self.size, self.call, self.counted = [], [], 0, None, set()
         error: Exception | None = None
-        taken: list[tuple[MetricState, list[Inputs], Inputs | None]] = []
+        taken: list[tuple[MetricState, list[torch.Tensor | None], Inputs | None]] = []
         try:
             # Concatenating reads every pending tensor: the version check after it finds them in
             # cache, at a fifth of its cost on cold tensors (about 2 us a W1 batch).
@@ -307,14 +321,10 @@ class PendingFolds:
                     taken.append((state, *state._take_pending()))
                 except Exception as failure:  # raised below, after the other states fold
                     error = error or failure
-            changed = [
-                tensor
-                for tensor, version in inputs.values()
-                if version is not None and tensor._version != version
-            ]
-            for state, pending, columns in taken:
+            changed = [tensor for tensor, version in versions if tensor._version != version]
+            for state, flat, columns in taken:
                 try:
-                    state._fold_taken(pending, columns, changed)
+                    state._fold_taken(flat, columns, changed)
                 except Exception as failure:
                     error = error or failure
         finally:
@@ -323,12 +333,12 @@ class PendingFolds:
             raise error
 
 
-def _concatenate(pending: list[Inputs], memo: FoldMemo) -> Inputs | None:
-    """Each input of the pending batches concatenated along dimension 0 (0-d ones stacked; once for
-    all the states fed the same tensors); None when they do not all fit together (None on some
-    batches only, dtypes, shapes or devices)."""
+def _concatenate(pending: list[list[torch.Tensor | None]], memo: FoldMemo) -> Inputs | None:
+    """Each input of the pending batches (one list per input, ``pending[input][batch]``)
+    concatenated along dimension 0 (0-d ones stacked; once for all the states fed the same tensors);
+    None when they do not all fit together (None on some batches only, dtypes, shapes or devices)."""
     columns: list[torch.Tensor | None] = []
-    for column in zip(*pending, strict=True):
+    for column in pending:
         if column[0] is None:
             if column.count(None) != len(column):
                 return None
