@@ -481,8 +481,8 @@ def deferred_metric(
     inputs: Inputs,
 ) -> tuple[MetricValue, UpdateOp]:
     """``deferred_pair`` of ``metric_state(graph, name, kind, key, layout)``: the per-batch path of
-    every deferred metric function, in one call (a metric function runs once per batch each, and
-    each call it makes costs as much as what it does).
+    every deferred metric function (a metric function runs once per batch each: the state is found
+    here without a further call).
 
     >>> def fold(state, params, values):
     ...     state["total"].add_(values.sum())
@@ -494,13 +494,10 @@ def deferred_metric(
     >>> update_op.run(); value.compute()
     tensor(2.)
     """
-    state = graph.objects.get(STATE_PREFIX + name)
+    state = graph.objects.get(STATE_PREFIX + name)  # found_state, inlined: the per-batch path
     if type(state) is not MetricState or state.kind != kind or state.key != key:
         state = metric_state(graph, name, kind, key, layout)
-    value = state.value
-    if value is None or value_key != state.value_key:
-        value = _new_value(graph, state, read, value_key)
-    return value, UpdateOp(state.defer, state.update_name, graph, (fold, params, inputs, graph.call_memo))
+    return deferred_pair(graph, state, read, value_key, fold, params, inputs)
 
 
 def deferred_pair(
