@@ -13,6 +13,8 @@ from torch_estimator.contract import EstimatorSpec, ModeKeys
 from torch_estimator.graph import Graph
 from torch_estimator.metrics import (
     MetricState,
+    MetricValue,
+    UpdateOp,
     accuracy,
     auc,
     average_precision_at_k,
@@ -23,7 +25,7 @@ from torch_estimator.metrics import (
     recall_at_k,
 )
 from torch_estimator.metrics.memo import FoldMemo
-from torch_estimator.metrics.state import PendingFolds
+from torch_estimator.metrics.state import PendingFolds, run_update_ops
 
 EVAL = ModeKeys.EVAL
 
@@ -425,3 +427,32 @@ def test_a_tensor_given_to_several_metrics_counts_once_per_model_fn_call(flush_s
     assert group.size == 8
     run_batch(graph, torch.tensor([1, 0, 1, 0]), torch.tensor([1, 1, 0, 1]))
     assert group.size == 16
+
+
+def test_run_update_ops_queues_as_running_each_update_op_does(flush_size):
+    """What an evaluation runs per batch: the same rounds and folds as
+    test_metrics_of_one_graph_fold_together_and_never_split_a_model_fn_call (flush_size 10, 8
+    distinct elements a call), and a plain callable update op runs in name order, after the
+    deferred ones named before it have queued their batch."""
+    flush_size(10)
+    seen = []
+
+    def metrics_fn(features, labels):
+        states = lambda: [state.pending for state in metric_states(graph)]  # noqa: E731
+        return {
+            "acc": accuracy(labels, features),
+            "b_plain": (MetricValue(lambda: None), UpdateOp(lambda: seen.append(states()))),
+            "iou": mean_iou(labels, features, 2),
+        }
+
+    graph = graph_of(metrics_fn)
+    pending = []
+    for step in range(5):
+        spec = graph(torch.tensor([1, 0, 1, step % 2]), torch.tensor([1, 0, 0, 1]), EVAL)
+        run_update_ops(spec.eval_metric_ops)
+        pending.append([state.pending for state in metric_states(graph)])
+    assert pending == [[1, 1], [2, 2], [1, 1], [2, 2], [1, 1]]
+    # When "b_plain" runs, "acc" has queued this call's batch and "iou" not yet (calls 3 and 5
+    # folded both states' two batches first).
+    assert seen == [[1, 0], [2, 1], [1, 0], [2, 1], [1, 0]]
+    assert float(spec.eval_metric_ops["acc"][0].compute()) == pytest.approx(12 / 20)

@@ -52,6 +52,7 @@ from torch_estimator.engine.setup import (
 )
 from torch_estimator.graph.graph import Graph
 from torch_estimator.hooks import HookList
+from torch_estimator.metrics.state import run_update_ops
 from torch_estimator.metrics.sync import reduce_metric_states, unsynced_compute, unsynced_metric_names
 from torch_estimator.summary import writer_for
 
@@ -167,11 +168,7 @@ def eval_step(
     """
     with torch.inference_mode(inference):
         spec = run(features, labels, ModeKeys.EVAL)
-        metrics = spec.eval_metric_ops
-        for name in sorted(metrics):
-            metric = metrics[name]
-            if isinstance(metric, tuple):
-                metric[1]()
+        run_update_ops(spec.eval_metric_ops)
         loss_sum += spec.loss.detach()
     return spec
 

@@ -9,9 +9,10 @@ summing each tensor over ranks (``all_reduce(SUM)``) merges distributed evaluati
 
 Deferred, batched updates. On a small batch (W1: 256 rows) a metric's update is a handful of tiny
 kernels at 1.5-2.5 us each, mostly dispatch overhead. So an update op does not run them: it appends
-its batch inputs to the state (``MetricState.defer``), and the states later fold every pending
-batch in at once (``flush``): each input concatenated along dimension 0 (stacked when 0-d), then
-one call of the metric's ``fold``. A fold is a sum over rows, so folding the concatenation adds
+its batch inputs to the state (``MetricState.defer``; an evaluation queues the update ops of a batch
+together, ``run_update_ops``), and the states later fold every pending batch in at once (``flush``):
+each input concatenated along dimension 0 (stacked when 0-d), then one call of the metric's
+``fold``. A fold is a sum over rows, so folding the concatenation adds
 what folding each batch would: integer counts bit for bit, floating sums up to the order of
 additions. Batches that do not concatenate (another trailing shape, dtype or device, weights on
 some batches only) are folded one by one, as before.
@@ -66,6 +67,7 @@ _is_compiling = torch.compiler.is_compiling
 
 __all__ = [
     "STATE_PREFIX",
+    "DeferredUpdate",
     "Fold",
     "MetricState",
     "PendingFolds",
@@ -77,6 +79,7 @@ __all__ = [
     "metric_state",
     "metric_states",
     "named_metric",
+    "run_update_ops",
 ]
 
 STATE_PREFIX = "metric:"
@@ -194,28 +197,10 @@ class MetricState:
             self.flush()
             self._fold_now(fold, params, inputs)
             return
-        if fold is not self._fold or params != self._params or len(inputs) != self._arity:
-            if not inputs:
-                raise ValueError(f"Metric {self.name!r}: an update op must queue at least one input.")
-            self.flush()
-            self._fold, self._params, self._arity = fold, params, len(inputs)
         group = self.group
         if call is None or call is not group.call:  # the first update op of a model_fn call
-            if group.size >= self.flush_size:
-                group.flush()
-            group.call = call
-            group.counted = set()
-        counted = group.counted
-        for tensor in inputs:
-            if tensor is not None and id(tensor) not in counted:
-                counted.add(id(tensor))  # unique: the pending batches hold the tensor until the flush
-                group.size += tensor.numel()
-                if not tensor.is_inference():  # an inference tensor has no version counter: unchecked
-                    group.versions.append((tensor, tensor._version))
-        pending = self._pending
-        if not pending:
-            group.states.append(self)
-        pending.extend(inputs)
+            group.begin_round(call)
+        group.queue(self, fold, params, inputs)
 
     def flush(self) -> None:
         """Folds the pending batches of this state, and of every state of its Graph, into their
@@ -299,6 +284,33 @@ class PendingFolds:
         self.call: object = None
         self.counted: set[int] = set()
 
+    def begin_round(self, call: object) -> None:
+        """Starts the update ops of model_fn call ``call``: folds what is pending first when it has
+        reached ``MetricState.flush_size`` elements."""
+        if self.size >= MetricState.flush_size:
+            self.flush()
+        self.call = call
+        self.counted = set()
+
+    def queue(self, state: MetricState, fold: Fold, params: Hashable, inputs: Inputs) -> None:
+        """Queues one batch of ``state`` (``MetricState.defer``, once the round has begun)."""
+        if fold is not state._fold or params != state._params or len(inputs) != state._arity:
+            if not inputs:
+                raise ValueError(f"Metric {state.name!r}: an update op must queue at least one input.")
+            state.flush()
+            state._fold, state._params, state._arity = fold, params, len(inputs)
+        counted = self.counted
+        for tensor in inputs:
+            if tensor is not None and id(tensor) not in counted:
+                counted.add(id(tensor))  # unique: the pending batches hold the tensor until the flush
+                self.size += tensor.numel()
+                if not tensor.is_inference():  # an inference tensor has no version counter: unchecked
+                    self.versions.append((tensor, tensor._version))
+        pending = state._pending
+        if not pending:
+            self.states.append(state)
+        pending.extend(inputs)
+
     def flush(self) -> None:
         """Folds every pending batch of every state and releases their tensors.
 
@@ -331,6 +343,76 @@ class PendingFolds:
             self.memo.clear()
         if error is not None:
             raise error
+
+
+class DeferredUpdate(UpdateOp):
+    """The update op of a deferred metric (``deferred_pair``): running it queues its batch on the
+    state, ``state.defer(fold, params, inputs, call)``. An evaluation queues the deferred update ops
+    of one batch together (``run_update_ops``).
+
+    >>> def fold(state, params, values):
+    ...     state["total"].add_(values.sum())
+    >>> graph = Graph(lambda features: None)
+    >>> state = metric_state(graph, "sum", "sum", None, {"total": ((), torch.float32)})
+    >>> update_op = DeferredUpdate(graph, state, fold, None, (torch.tensor([1.0, 2.0]),))
+    >>> update_op, update_op.run(), state.pending
+    (UpdateOp(name='sum/update_op'), None, 1)
+    """
+
+    __slots__ = ("call", "fold", "inputs", "params", "state")
+
+    def __init__(
+        self, graph: Graph, state: MetricState, fold: Fold, params: Hashable, inputs: Inputs
+    ) -> None:
+        self.name = state.update_name
+        self.graph = graph
+        self.call = graph.call_memo  # the model_fn call this update op belongs to
+        self.state = state
+        self.fold = fold
+        self.params = params
+        self.inputs = inputs
+
+    def run(self) -> None:
+        """Queues this batch on the metric's state."""
+        self.state.defer(self.fold, self.params, self.inputs, self.call)
+
+    __call__ = run
+
+
+def run_update_ops(metrics: Mapping[str, Any]) -> None:
+    """Runs the update op of every ``(value, update_op)`` pair in ``metrics``, in name order: what an
+    evaluation does after each model_fn call (Metric objects were updated by model_fn itself).
+
+    Deferred update ops queue their batches straight on their states' ``PendingFolds``: the same as
+    running each, without a call through the op and ``MetricState.defer`` per metric.
+
+    >>> def fold(state, params, values):
+    ...     state["total"].add_(values.sum())
+    >>> graph = Graph(lambda features: None)
+    >>> state = metric_state(graph, "sum", "sum", None, {"total": ((), torch.float32)})
+    >>> seen = []
+    >>> value = MetricValue(lambda: None, graph=graph)
+    >>> metrics = {
+    ...     "sum": (value, DeferredUpdate(graph, state, fold, None, (torch.tensor([1.0, 2.0]),))),
+    ...     "other": (value, UpdateOp(seen.append, graph=graph, args=("other",))),
+    ... }
+    >>> run_update_ops(metrics); state.pending, seen
+    (1, ['other'])
+    """
+    compiling = _is_compiling()  # traced, every update op folds at once (MetricState.defer)
+    for name in sorted(metrics):
+        metric = metrics[name]
+        if not isinstance(metric, tuple):
+            continue
+        update_op = metric[1]
+        if type(update_op) is not DeferredUpdate or compiling:
+            update_op()
+            continue
+        state = update_op.state
+        group = state.group
+        if update_op.call is not group.call:  # the first update op of a model_fn call
+            group.begin_round(update_op.call)
+        group.queue(state, update_op.fold, update_op.params, update_op.inputs)
 
 
 def _concatenate(pending: list[list[torch.Tensor | None]], memo: FoldMemo) -> Inputs | None:
@@ -530,7 +612,7 @@ def deferred_pair(
     value = state.value
     if value is None or value_key != state.value_key:
         value = _new_value(graph, state, read, value_key)
-    return value, UpdateOp(state.defer, state.update_name, graph, (fold, params, inputs, graph.call_memo))
+    return value, DeferredUpdate(graph, state, fold, params, inputs)
 
 
 def _new_value(
