@@ -40,22 +40,22 @@ class UpdateOp:
     [3, 3]
     """
 
-    __slots__ = ("_args", "_update", "graph", "name")
+    __slots__ = ("args", "graph", "name", "update")
 
     def __init__(
         self, update: Callable[..., Any], name: str = "update_op", graph: Any = None, args: tuple = ()
     ) -> None:
-        self._update = update
-        self._args = args  # arguments instead of a closure: an update op is made per metric per batch
+        self.update = update
+        self.args = args  # arguments instead of a closure: an update op is made per metric per batch
         self.name = name
         self.graph = graph if graph is not None else current_graph()
 
     def run(self) -> Any:
         """Folds this batch into the metric's state."""
-        return self._update(*self._args)
+        return self.update(*self.args)
 
     def __call__(self) -> Any:
-        return self._update(*self._args)
+        return self.update(*self.args)
 
     def __repr__(self) -> str:
         return f"UpdateOp(name={self.name!r})"

@@ -67,7 +67,6 @@ _is_compiling = torch.compiler.is_compiling
 
 __all__ = [
     "STATE_PREFIX",
-    "DeferredUpdate",
     "Fold",
     "MetricState",
     "PendingFolds",
@@ -253,6 +252,11 @@ class MetricState:
         return f"MetricState(kind={self.kind!r}, tensors={shapes})"
 
 
+_DEFER = MetricState.defer
+"""What the update op of every deferred metric runs: ``MetricState.defer(state, fold, params, inputs,
+call)`` (``deferred_pair``; ``run_update_ops`` recognises these update ops by it)."""
+
+
 class PendingFolds:
     """The pending batches of one Graph's metric states, folded together (module docstring).
 
@@ -345,59 +349,25 @@ class PendingFolds:
             raise error
 
 
-class DeferredUpdate(UpdateOp):
-    """The update op of a deferred metric (``deferred_pair``): running it queues its batch on the
-    state, ``state.defer(fold, params, inputs, call)``. An evaluation queues the deferred update ops
-    of one batch together (``run_update_ops``).
-
-    >>> def fold(state, params, values):
-    ...     state["total"].add_(values.sum())
-    >>> graph = Graph(lambda features: None)
-    >>> state = metric_state(graph, "sum", "sum", None, {"total": ((), torch.float32)})
-    >>> update_op = DeferredUpdate(graph, state, fold, None, (torch.tensor([1.0, 2.0]),))
-    >>> update_op, update_op.run(), state.pending
-    (UpdateOp(name='sum/update_op'), None, 1)
-    """
-
-    __slots__ = ("call", "fold", "inputs", "params", "state")
-
-    def __init__(
-        self, graph: Graph, state: MetricState, fold: Fold, params: Hashable, inputs: Inputs
-    ) -> None:
-        self.name = state.update_name
-        self.graph = graph
-        self.call = graph.call_memo  # the model_fn call this update op belongs to
-        self.state = state
-        self.fold = fold
-        self.params = params
-        self.inputs = inputs
-
-    def run(self) -> None:
-        """Queues this batch on the metric's state."""
-        self.state.defer(self.fold, self.params, self.inputs, self.call)
-
-    __call__ = run
-
-
 def run_update_ops(metrics: Mapping[str, Any]) -> None:
     """Runs the update op of every ``(value, update_op)`` pair in ``metrics``, in name order: what an
     evaluation does after each model_fn call (Metric objects were updated by model_fn itself).
 
-    Deferred update ops queue their batches straight on their states' ``PendingFolds``: the same as
-    running each, without a call through the op and ``MetricState.defer`` per metric.
+    The update ops of deferred metrics (``deferred_pair``) queue their batches straight on their
+    states' ``PendingFolds``: the same as running each, without a call through the op and
+    ``MetricState.defer`` per metric.
 
     >>> def fold(state, params, values):
     ...     state["total"].add_(values.sum())
     >>> graph = Graph(lambda features: None)
     >>> state = metric_state(graph, "sum", "sum", None, {"total": ((), torch.float32)})
     >>> seen = []
-    >>> value = MetricValue(lambda: None, graph=graph)
     >>> metrics = {
-    ...     "sum": (value, DeferredUpdate(graph, state, fold, None, (torch.tensor([1.0, 2.0]),))),
-    ...     "other": (value, UpdateOp(seen.append, graph=graph, args=("other",))),
+    ...     "sum": deferred_pair(graph, state, lambda state, key: None, None, fold, None, (torch.ones(2),)),
+    ...     "other": (MetricValue(lambda: None, graph=graph), UpdateOp(seen.append, graph=graph, args=(1,))),
     ... }
     >>> run_update_ops(metrics); state.pending, seen
-    (1, ['other'])
+    (1, [1])
     """
     compiling = _is_compiling()  # traced, every update op folds at once (MetricState.defer)
     for name in sorted(metrics):
@@ -405,14 +375,14 @@ def run_update_ops(metrics: Mapping[str, Any]) -> None:
         if not isinstance(metric, tuple):
             continue
         update_op = metric[1]
-        if type(update_op) is not DeferredUpdate or compiling:
+        if compiling or type(update_op) is not UpdateOp or update_op.update is not _DEFER:
             update_op()
             continue
-        state = update_op.state
+        state, fold, params, inputs, call = update_op.args
         group = state.group
-        if update_op.call is not group.call:  # the first update op of a model_fn call
-            group.begin_round(update_op.call)
-        group.queue(state, update_op.fold, update_op.params, update_op.inputs)
+        if call is not group.call:  # the first update op of a model_fn call
+            group.begin_round(call)
+        group.queue(state, fold, params, inputs)
 
 
 def _concatenate(pending: list[list[torch.Tensor | None]], memo: FoldMemo) -> Inputs | None:
@@ -612,7 +582,7 @@ def deferred_pair(
     value = state.value
     if value is None or value_key != state.value_key:
         value = _new_value(graph, state, read, value_key)
-    return value, DeferredUpdate(graph, state, fold, params, inputs)
+    return value, UpdateOp(_DEFER, state.update_name, graph, (state, fold, params, inputs, graph.call_memo))
 
 
 def _new_value(
