@@ -196,10 +196,7 @@ class MetricState:
             self.flush()
             self._fold_now(fold, params, inputs)
             return
-        group = self.group
-        if call is None or call is not group.call:  # the first update op of a model_fn call
-            group.begin_round(call)
-        group.queue(self, fold, params, inputs)
+        self.group.queue(self, fold, params, inputs, call)
 
     def flush(self) -> None:
         """Folds the pending batches of this state, and of every state of its Graph, into their
@@ -288,16 +285,15 @@ class PendingFolds:
         self.call: object = None
         self.counted: set[int] = set()
 
-    def begin_round(self, call: object) -> None:
-        """Starts the update ops of model_fn call ``call``: folds what is pending first when it has
-        reached ``MetricState.flush_size`` elements."""
-        if self.size >= MetricState.flush_size:
-            self.flush()
-        self.call = call
-        self.counted = set()
-
-    def queue(self, state: MetricState, fold: Fold, params: Hashable, inputs: Inputs) -> None:
-        """Queues one batch of ``state`` (``MetricState.defer``, once the round has begun)."""
+    def queue(self, state: MetricState, fold: Fold, params: Hashable, inputs: Inputs, call: object) -> None:
+        """Queues one batch of ``state`` from model_fn call ``call`` (``MetricState.defer``). The first
+        update op of a call folds what is pending first when it has reached ``MetricState.flush_size``
+        elements."""
+        if call is None or call is not self.call:  # the first update op of a model_fn call
+            if self.size >= MetricState.flush_size:
+                self.flush()
+            self.call = call
+            self.counted = set()
         if fold is not state._fold or params != state._params or len(inputs) != state._arity:
             if not inputs:
                 raise ValueError(f"Metric {state.name!r}: an update op must queue at least one input.")
@@ -378,11 +374,8 @@ def run_update_ops(metrics: Mapping[str, Any]) -> None:
         if compiling or type(update_op) is not UpdateOp or update_op.update is not _DEFER:
             update_op()
             continue
-        state, fold, params, inputs, call = update_op.args
-        group = state.group
-        if call is not group.call:  # the first update op of a model_fn call
-            group.begin_round(call)
-        group.queue(state, fold, params, inputs)
+        state = update_op.args[0]  # the arguments of MetricState.defer: those of PendingFolds.queue
+        state.group.queue(*update_op.args)
 
 
 def _concatenate(pending: list[list[torch.Tensor | None]], memo: FoldMemo) -> Inputs | None:
