@@ -94,7 +94,7 @@ def test_pending_batches_stay_within_the_flush_size_and_one_batch(flush_size):
         pending.append(state.pending)
     assert pending == [1, 2, 1, 2, 1]
     # predictions [1, 0, 1, step % 2] vs labels [1, 0, 0, 1]: right 2, 3, 2, 3, 2 of 4 -> 12 / 20
-    assert float(state.value.compute()) == pytest.approx(12 / 20)
+    assert float(state.pair[0].compute()) == pytest.approx(12 / 20)
 
 
 def test_reset_drops_pending_batches(flush_size):
@@ -456,3 +456,20 @@ def test_run_update_ops_queues_as_running_each_update_op_does(flush_size):
     # folded both states' two batches first).
     assert seen == [[1, 0], [2, 1], [1, 0], [2, 1], [1, 0]]
     assert float(spec.eval_metric_ops["acc"][0].compute()) == pytest.approx(12 / 20)
+
+
+def test_a_metric_function_returns_one_pair_whose_update_op_queues_its_latest_call(flush_size):
+    """As TF's model_fn built each metric once: the second call of model_fn returns the first call's
+    pair, and running that update op twice after the second call queues the second batch twice:
+    mean of [5, 7, 5, 7] = 6 (the first batch, [1, 2], was never queued)."""
+    flush_size(1000)
+    graph = graph_of(lambda features, labels: {"m": mean(features)})
+    first = graph(torch.tensor([1.0, 2.0]), None, EVAL).eval_metric_ops["m"]
+    second = graph(torch.tensor([5.0, 7.0]), None, EVAL).eval_metric_ops["m"]
+    assert second is first
+    first[1].run()
+    run_update_ops({"m": second})
+    (state,) = metric_states(graph)
+    assert state.pending == 2
+    assert float(second[0].compute()) == 6.0
+    assert graph.metric_pairs == {id(first): first}  # what EstimatorSpec accepts unchecked

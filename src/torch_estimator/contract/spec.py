@@ -12,7 +12,7 @@ from torch_estimator.contract.current import current_graph
 from torch_estimator.contract.describe import describe
 from torch_estimator.contract.export_output import ExportOutput, PredictOutput
 from torch_estimator.contract.hook_types import SessionRunHook
-from torch_estimator.contract.metric_types import MetricValue, UpdateOp, is_metric_object
+from torch_estimator.contract.metric_types import is_metric_object
 from torch_estimator.contract.mode_keys import ModeKeys
 from torch_estimator.contract.scaffold import Scaffold
 from torch_estimator.contract.train_op import TrainOp
@@ -224,16 +224,10 @@ def _check_metrics(eval_metric_ops: Any, graph: Any) -> dict[str, Any]:
             "eval_metric_ops must be a dict of metric names to metrics. "
             f"Received: {describe(eval_metric_ops)}."
         )
+    known = getattr(graph, "metric_pairs", {})  # graph is None outside model_fn
     for name, metric in eval_metric_ops.items():
-        if (
-            type(metric) is tuple
-            and len(metric) == 2
-            and isinstance(metric[1], UpdateOp)
-            and isinstance(metric[0], MetricValue)
-            and metric[0].graph is graph
-            and metric[1].graph is graph
-        ):
-            continue  # a te.metrics pair made in this Graph: what every check below accepts
+        if id(metric) in known:
+            continue  # a pair a te.metrics function returned in this Graph: what the checks accept
         if isinstance(metric, tuple):
             if len(metric) != 2:
                 raise TypeError(

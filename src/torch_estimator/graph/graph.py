@@ -101,6 +101,9 @@ class Graph(nn.Module):
         self.grad_scaler = grad_scaler
         self._name_counts: dict[str, int] = {}
         self._metric_counts: dict[int, int] = {}
+        # The (value, update_op) pairs te.metrics functions returned in this Graph, by id (each kept
+        # here, so that no other object takes its id): EstimatorSpec accepts them unchecked.
+        self.metric_pairs: dict[int, tuple[Any, Any]] = {}
         # TF's variable scope store, for the current call: the full names of the scopes opened
         # (layers, variable_scope), the scopes opened inside each scope (forgotten when it closes),
         # and per name the lowest suffix that may still be free.
@@ -381,6 +384,12 @@ class Graph(nn.Module):
         baseline = baselines.setdefault(key, self._metric_counts.get(key, 0))
         self._metric_counts[key] = count
         return count > baseline
+
+    def keep_metric_pair(self, pair: tuple[Any, Any]) -> tuple[Any, Any]:
+        """Registers ``pair``, the ``(value, update_op)`` pair a te.metrics function made in this
+        Graph and returns on each of its calls (``metric_pairs``); returns ``pair``."""
+        self.metric_pairs[id(pair)] = pair
+        return pair
 
     def note_metric_reset(self, metric: Any) -> None:
         """Records ``metric``'s update count after ``reset()``: the next call checks against it."""

@@ -17,6 +17,12 @@ what folding each batch would: integer counts bit for bit, floating sums up to t
 additions. Batches that do not concatenate (another trailing shape, dtype or device, weights on
 some batches only) are folded one by one, as before.
 
+One pair per metric. TF's model_fn ran once, so each metric had one ``(value, update_op)`` pair, and
+running its update op consumed the current batch. Here a deferred metric function makes its pair on
+its first call in a Graph and returns the same pair on every later call; each call records its
+inputs on the state, and the update op queues the inputs of the latest call (``deferred_pair``). A
+call thus allocates no pair, and EstimatorSpec recognises the pair without checking it again.
+
 The metric states of one Graph fold together (``PendingFolds``): a head feeds one label tensor
 to several metrics, and folding them at the same moment lets them share each concatenation and the
 costly middle of their folds (``FoldMemo``, ``memo.py``), which is dropped after the flush. All the
@@ -126,8 +132,12 @@ class MetricState:
         self.name = kind  # metric_state() sets the metric's full name, for messages
         self.update_name = f"{kind}/update_op"
         self.constants = dict(constants or {})
-        self.value: MetricValue | None = None  # the value half of the pair, made once (deferred_pair)
+        # The pair a deferred metric function returns on every call, made once (``deferred_pair``);
+        # ``value_key`` is how its value reads the state, and ``latest`` what its update op queues:
+        # the fold, params, inputs and model_fn call of the function's latest call.
+        self.pair: tuple[MetricValue, UpdateOp] | None = None
         self.value_key: Hashable = None
+        self.latest: tuple[Fold, Hashable, Inputs, object] | None = None
         self.group = group if group is not None else PendingFolds()
         self._tensors = dict(tensors)
         # The pending batches' inputs, one batch after another (``_arity`` inputs each): a flat list
@@ -198,6 +208,11 @@ class MetricState:
             return
         self.group.queue(self, fold, params, inputs, call)
 
+    def defer_latest(self) -> None:
+        """Queues the batch of the metric function's latest call (``deferred_pair``): what the
+        update op of a deferred metric runs."""
+        self.defer(*self.latest)  # set by the call that made the pair
+
     def flush(self) -> None:
         """Folds the pending batches of this state, and of every state of its Graph, into their
         accumulators (module docstring).
@@ -249,9 +264,9 @@ class MetricState:
         return f"MetricState(kind={self.kind!r}, tensors={shapes})"
 
 
-_DEFER = MetricState.defer
-"""What the update op of every deferred metric runs: ``MetricState.defer(state, fold, params, inputs,
-call)`` (``deferred_pair``; ``run_update_ops`` recognises these update ops by it)."""
+_DEFER_LATEST = MetricState.defer_latest
+"""What the update op of every deferred metric runs: ``MetricState.defer_latest(state)``
+(``deferred_pair``; ``run_update_ops`` recognises these update ops by it)."""
 
 
 class PendingFolds:
@@ -351,7 +366,7 @@ def run_update_ops(metrics: Mapping[str, Any]) -> None:
 
     The update ops of deferred metrics (``deferred_pair``) queue their batches straight on their
     states' ``PendingFolds``: the same as running each, without a call through the op and
-    ``MetricState.defer`` per metric.
+    ``MetricState.defer_latest`` per metric.
 
     >>> def fold(state, params, values):
     ...     state["total"].add_(values.sum())
@@ -371,11 +386,11 @@ def run_update_ops(metrics: Mapping[str, Any]) -> None:
         if not isinstance(metric, tuple):
             continue
         update_op = metric[1]
-        if compiling or type(update_op) is not UpdateOp or update_op.update is not _DEFER:
+        if compiling or type(update_op) is not UpdateOp or update_op.update is not _DEFER_LATEST:
             update_op()
             continue
-        state = update_op.args[0]  # the arguments of MetricState.defer: those of PendingFolds.queue
-        state.group.queue(*update_op.args)
+        state = update_op.args[0]
+        state.group.queue(state, *state.latest)
 
 
 def _concatenate(pending: list[list[torch.Tensor | None]], memo: FoldMemo) -> Inputs | None:
@@ -554,13 +569,16 @@ def deferred_pair(
     params: Hashable,
     inputs: Inputs,
 ) -> tuple[MetricValue, UpdateOp]:
-    """The ``(value, update_op)`` pair of ``state``'s metric: the update op defers
-    ``fold(state, params, *inputs)`` (``MetricState.defer``); the value is
+    """The ``(value, update_op)`` pair of ``state``'s metric, for a call with ``inputs``: the update
+    op defers ``fold(state, params, *inputs)`` (``MetricState.defer``); the value is
     ``read(state, value_key)`` with pending batches folded in.
 
-    ``value_key`` holds the arguments that change how the value is read, beyond the state's kind
-    and key (the curve of an AUC, say). The value object is made once per state, and again only
-    when ``value_key`` changes: a metric call costs no allocation beyond its update op.
+    As TF's model_fn built a metric's pair once, the pair is made once per state (again only when
+    ``value_key`` changes) and every call returns it: the call records its batch as the state's
+    ``latest``, which the update op queues when it runs. So an update op queues the batch of its
+    metric function's latest call, a call allocates nothing but that record, and EstimatorSpec
+    knows the pair (``Graph.keep_metric_pair``). ``value_key`` holds the arguments that change how
+    the value is read, beyond the state's kind and key (the curve of an AUC, say).
 
     >>> def fold(state, params, values):
     ...     state["total"].add_(values.sum())
@@ -572,19 +590,21 @@ def deferred_pair(
     >>> update_op.run(); state.pending, value.compute()
     (1, tensor(3.))
     """
-    value = state.value
-    if value is None or value_key != state.value_key:
-        value = _new_value(graph, state, read, value_key)
-    return value, UpdateOp(_DEFER, state.update_name, graph, (state, fold, params, inputs, graph.call_memo))
+    state.latest = (fold, params, inputs, graph.call_memo)
+    pair = state.pair
+    if pair is None or value_key != state.value_key:
+        pair = _new_pair(graph, state, read, value_key)
+    return pair
 
 
-def _new_value(
+def _new_pair(
     graph: Graph, state: MetricState, read: Callable[[MetricState, Any], Any], value_key: Hashable
-) -> MetricValue:
-    """The value object of ``state`` read by ``read(state, value_key)``, kept on the state."""
-    value = state.value = MetricValue(partial(_read, state, read, value_key), name=state.name, graph=graph)
+) -> tuple[MetricValue, UpdateOp]:
+    """The pair of ``state`` whose value is read by ``read(state, value_key)``, kept on the state."""
+    value = MetricValue(partial(_read, state, read, value_key), name=state.name, graph=graph)
+    state.pair = graph.keep_metric_pair((value, UpdateOp(_DEFER_LATEST, state.update_name, graph, (state,))))
     state.value_key = value_key
-    return value
+    return state.pair
 
 
 def _read(state: MetricState, read: Callable[[MetricState, Any], Any], value_key: Hashable) -> Any:

@@ -36,10 +36,8 @@ def accuracy_baseline(label_mean: tuple[MetricValue, UpdateOp], key: str) -> tup
     found = graph.objects.get(_BASELINE_PREFIX + key)
     if found is None or found[0] is not value:
         state = found_state(graph, value.name, "mean", None)
-        pair = (
-            MetricValue(partial(_baseline, state), key, graph),
-            UpdateOp(_no_update, f"{key}/update_op", graph),
-        )
+        baseline = MetricValue(partial(_baseline, state), key, graph)
+        pair = graph.keep_metric_pair((baseline, UpdateOp(_no_update, f"{key}/update_op", graph)))
         found = graph.objects[_BASELINE_PREFIX + key] = (value, pair)
     return found[1]
 
