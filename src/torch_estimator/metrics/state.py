@@ -602,9 +602,9 @@ def _new_pair(
 ) -> tuple[MetricValue, UpdateOp]:
     """The pair of ``state`` whose value is read by ``read(state, value_key)``, kept on the state."""
     value = MetricValue(partial(_read, state, read, value_key), name=state.name, graph=graph)
-    state.pair = graph.keep_metric_pair((value, UpdateOp(_DEFER_LATEST, state.update_name, graph, (state,))))
-    state.value_key = value_key
-    return state.pair
+    pair = (value, UpdateOp(_DEFER_LATEST, state.update_name, graph, (state,)))
+    state.pair, state.value_key = graph.keep_metric_pair(pair), value_key
+    return pair
 
 
 def _read(state: MetricState, read: Callable[[MetricState, Any], Any], value_key: Hashable) -> Any:
