@@ -225,6 +225,8 @@ def _check_metrics(eval_metric_ops: Any, graph: Any) -> dict[str, Any]:
             f"Received: {describe(eval_metric_ops)}."
         )
     known = getattr(graph, "metric_pairs", {})  # graph is None outside model_fn
+    if all(map(known.__contains__, map(id, eval_metric_ops.values()))):
+        return dict(eval_metric_ops)  # pairs te.metrics functions returned in this Graph: all accepted
     for name, metric in eval_metric_ops.items():
         if id(metric) in known:
             continue  # a pair a te.metrics function returned in this Graph: what the checks accept
