@@ -25,7 +25,7 @@ from torch_estimator.metrics import (
     recall_at_k,
 )
 from torch_estimator.metrics.memo import FoldMemo
-from torch_estimator.metrics.state import PendingFolds, run_update_ops
+from torch_estimator.metrics.state import PendingFolds, UpdateOps, run_update_ops
 
 EVAL = ModeKeys.EVAL
 
@@ -456,6 +456,55 @@ def test_run_update_ops_queues_as_running_each_update_op_does(flush_size):
     # folded both states' two batches first).
     assert seen == [[1, 0], [2, 1], [1, 0], [2, 1], [1, 0]]
     assert float(spec.eval_metric_ops["acc"][0].compute()) == pytest.approx(12 / 20)
+
+
+class BatchCounter:
+    """A hand-written Metric object: counts its updates."""
+
+    def __init__(self) -> None:
+        self.updates = 0
+
+    def update(self, *args) -> None:
+        self.updates += 1
+
+    def compute(self) -> int:
+        return self.updates
+
+    def reset(self) -> None:
+        self.updates = 0
+
+
+def test_update_ops_follow_the_pairs_model_fn_returns_on_each_batch(flush_size):
+    """One UpdateOps runs a whole evaluation. model_fn returns "acc" and the plain "b_plain" on
+    every call, "iou" on the second and third only, and a Metric object (updated by model_fn, no
+    update op to run): each batch runs exactly the update ops of its own dict, in name order."""
+    flush_size(1000)
+    seen = []
+    counter = BatchCounter()
+
+    def metrics_fn(features, labels):
+        counter.update()
+        metrics = {
+            "acc": accuracy(labels, features),
+            "b_plain": (MetricValue(lambda: None), UpdateOp(lambda: seen.append(len(seen)))),
+            "counter": counter,
+        }
+        if len(seen) in (1, 2):
+            metrics["iou"] = mean_iou(labels, features, 2)
+        return metrics
+
+    graph = graph_of(metrics_fn)
+    update_ops = UpdateOps()
+    batches = [([1, 0, 1, 1], [1, 0, 0, 1]), ([1, 1, 0, 0], [1, 0, 0, 1]), ([0, 0, 0, 0], [1, 1, 1, 1])]
+    for step, (features, labels) in enumerate(batches * 2):
+        spec = graph(torch.tensor(features), torch.tensor(labels), EVAL)
+        update_ops(spec.eval_metric_ops)
+        assert seen == list(range(step + 1))
+    accuracy_state, iou_state = metric_states(graph)
+    assert (accuracy_state.pending, iou_state.pending) == (6, 2)
+    # Right predictions: 3, 2 and 0 of 4, twice: 10 / 24.
+    assert float(spec.eval_metric_ops["acc"][0].compute()) == pytest.approx(10 / 24)
+    assert counter.updates == 6
 
 
 def test_a_metric_function_returns_one_pair_whose_update_op_queues_its_latest_call(flush_size):

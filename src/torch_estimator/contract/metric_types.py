@@ -46,7 +46,7 @@ class UpdateOp:
         self, update: Callable[..., Any], name: str = "update_op", graph: Any = None, args: tuple = ()
     ) -> None:
         self.update = update
-        self.args = args  # arguments instead of a closure: what run_update_ops reads (metrics/state.py)
+        self.args = args  # arguments instead of a closure: what UpdateOps reads (metrics/state.py)
         self.name = name
         self.graph = graph if graph is not None else current_graph()
 

@@ -52,7 +52,7 @@ from torch_estimator.engine.setup import (
 )
 from torch_estimator.graph.graph import Graph
 from torch_estimator.hooks import HookList
-from torch_estimator.metrics.state import run_update_ops
+from torch_estimator.metrics.state import UpdateOps
 from torch_estimator.metrics.sync import reduce_metric_states, unsynced_compute, unsynced_metric_names
 from torch_estimator.summary import writer_for
 
@@ -127,11 +127,12 @@ def evaluate(
 
     loss_sum = torch.zeros((), dtype=torch.float64, device=graph.device)
     batches_done = 0
+    update_ops = UpdateOps()
     with torch.no_grad():
         while True:
             run_context = SessionRunContext(_STEP_FETCHES, session)
             hook_list.before_run(run_context)
-            spec = eval_step(run, features, labels, start.inference, loss_sum)
+            spec = eval_step(run, features, labels, start.inference, loss_sum, update_ops)
             batches_done += 1
             session.record_step(spec, MetricValues(spec.eval_metric_ops))
             hook_list.after_run(run_context, session.run)
@@ -157,10 +158,15 @@ def evaluate(
 
 
 def eval_step(
-    run: Callable[..., EstimatorSpec], features: Any, labels: Any, inference: bool, loss_sum: torch.Tensor
+    run: Callable[..., EstimatorSpec],
+    features: Any,
+    labels: Any,
+    inference: bool,
+    loss_sum: torch.Tensor,
+    update_ops: UpdateOps,
 ) -> EstimatorSpec:
-    """One evaluation batch: model_fn, every update op (in name order), and the loss added to
-    ``loss_sum``; returns the spec.
+    """One evaluation batch: model_fn, every update op (``update_ops``, in name order), and the loss
+    added to ``loss_sum``; returns the spec.
 
     With ``inference`` (see ``start_call``) it runs in inference mode, where each small op costs
     less. input_fn and the hooks run outside it, so input_fn's tensors keep their version
@@ -168,7 +174,7 @@ def eval_step(
     """
     with torch.inference_mode(inference):
         spec = run(features, labels, ModeKeys.EVAL)
-        run_update_ops(spec.eval_metric_ops)
+        update_ops(spec.eval_metric_ops)
         loss_sum += spec.loss.detach()
     return spec
 

@@ -38,7 +38,7 @@ from torch_estimator.engine.evaluate import (
 from torch_estimator.engine.session import Session
 from torch_estimator.engine.setup import CallStart, EstimatorSetup, open_input, start_call
 from torch_estimator.hooks import HookList
-from torch_estimator.metrics.state import metric_states
+from torch_estimator.metrics.state import UpdateOps, metric_states
 
 __all__ = ["LiveEvaluator"]
 
@@ -135,12 +135,13 @@ class LiveEvaluator:
         batches = open_input(self.setup, self.input_fn, ModeKeys.EVAL)
         loss_sum = torch.zeros((), dtype=torch.float64, device=graph.device)
         batches_done = 0
+        update_ops = UpdateOps()
         spec = start.spec
         with torch.no_grad():
             for features, labels in batches:
                 run_context = SessionRunContext(_STEP_FETCHES, session)
                 hook_list.before_run(run_context)
-                spec = eval_step(start.run, features, labels, start.inference, loss_sum)
+                spec = eval_step(start.run, features, labels, start.inference, loss_sum, update_ops)
                 batches_done += 1
                 session.record_step(spec, MetricValues(spec.eval_metric_ops))
                 hook_list.after_run(run_context, session.run)

@@ -10,7 +10,7 @@ summing each tensor over ranks (``all_reduce(SUM)``) merges distributed evaluati
 Deferred, batched updates. On a small batch (W1: 256 rows) a metric's update is a handful of tiny
 kernels at 1.5-2.5 us each, mostly dispatch overhead. So an update op does not run them: it appends
 its batch inputs to the state (``MetricState.defer``; an evaluation queues the update ops of a batch
-together, ``run_update_ops``), and the states later fold every pending batch in at once (``flush``):
+together, ``UpdateOps``), and the states later fold every pending batch in at once (``flush``):
 each input concatenated along dimension 0 (stacked when 0-d), then one call of the metric's
 ``fold``. A fold is a sum over rows, so folding the concatenation adds
 what folding each batch would: integer counts bit for bit, floating sums up to the order of
@@ -57,7 +57,8 @@ queued batch and per counted tensor cost 3 to 7 us a batch.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Hashable, Iterator, Mapping, Sequence
+import operator
+from collections.abc import Callable, Hashable, Iterable, Iterator, Mapping, Sequence
 from functools import partial
 from typing import Any, ClassVar
 
@@ -76,6 +77,7 @@ __all__ = [
     "Fold",
     "MetricState",
     "PendingFolds",
+    "UpdateOps",
     "deferred_metric",
     "deferred_pair",
     "div_no_nan",
@@ -97,7 +99,13 @@ Fold = Callable[..., None]
 """``fold(state, params, *inputs)``: adds a batch (or several, concatenated along dimension 0) into
 ``state``. It must be a sum over rows, so that folding a concatenation equals folding each part."""
 
+_NONE_ID = id(None)
+"""Counted from the start of each round (``PendingFolds.counted``): a None input is never counted."""
+
 Inputs = tuple[torch.Tensor | None, ...]
+
+Batch = tuple[Fold, Hashable, Inputs, object]
+"""One batch to queue on a state: ``(fold, params, inputs, call)`` (``MetricState.defer``)."""
 
 
 class MetricState:
@@ -137,7 +145,7 @@ class MetricState:
         # the fold, params, inputs and model_fn call of the function's latest call.
         self.pair: tuple[MetricValue, UpdateOp] | None = None
         self.value_key: Hashable = None
-        self.latest: tuple[Fold, Hashable, Inputs, object] | None = None
+        self.latest: Batch | None = None
         self.group = group if group is not None else PendingFolds()
         self._tensors = dict(tensors)
         # The pending batches' inputs, one batch after another (``_arity`` inputs each): a flat list
@@ -206,7 +214,7 @@ class MetricState:
             self.flush()
             self._fold_now(fold, params, inputs)
             return
-        self.group.queue(self, fold, params, inputs, call)
+        self.group.queue((self,), ((fold, params, inputs, call),))
 
     def defer_latest(self) -> None:
         """Queues the batch of the metric function's latest call (``deferred_pair``): what the
@@ -266,7 +274,9 @@ class MetricState:
 
 _DEFER_LATEST = MetricState.defer_latest
 """What the update op of every deferred metric runs: ``MetricState.defer_latest(state)``
-(``deferred_pair``; ``run_update_ops`` recognises these update ops by it)."""
+(``deferred_pair``; ``UpdateOps`` recognises these update ops by it)."""
+
+_LATEST = operator.attrgetter("latest")
 
 
 class PendingFolds:
@@ -298,33 +308,35 @@ class PendingFolds:
         self.versions: list[tuple[torch.Tensor, int]] = []
         self.size = 0
         self.call: object = None
-        self.counted: set[int] = set()
+        self.counted: set[int] = {_NONE_ID}
 
-    def queue(self, state: MetricState, fold: Fold, params: Hashable, inputs: Inputs, call: object) -> None:
-        """Queues one batch of ``state`` from model_fn call ``call`` (``MetricState.defer``). The first
-        update op of a call folds what is pending first when it has reached ``MetricState.flush_size``
-        elements."""
-        if call is None or call is not self.call:  # the first update op of a model_fn call
-            if self.size >= MetricState.flush_size:
-                self.flush()
-            self.call = call
-            self.counted = set()
-        if fold is not state._fold or params != state._params or len(inputs) != state._arity:
-            if not inputs:
-                raise ValueError(f"Metric {state.name!r}: an update op must queue at least one input.")
-            state.flush()
-            state._fold, state._params, state._arity = fold, params, len(inputs)
-        counted = self.counted
-        for tensor in inputs:
-            if tensor is not None and id(tensor) not in counted:
-                counted.add(id(tensor))  # unique: the pending batches hold the tensor until the flush
-                self.size += tensor.numel()
-                if not tensor.is_inference():  # an inference tensor has no version counter: unchecked
-                    self.versions.append((tensor, tensor._version))
-        pending = state._pending
-        if not pending:
-            self.states.append(state)
-        pending.extend(inputs)
+    def queue(self, states: Sequence[MetricState], batches: Iterable[Batch]) -> None:
+        """Queues one batch per state of ``states``: ``batches`` gives each one's ``(fold, params,
+        inputs, call)`` (``MetricState.defer``; ``UpdateOps`` queues the states of one model_fn call
+        together). The first update op of a call folds what is pending first when it has reached
+        ``MetricState.flush_size`` elements."""
+        for state, (fold, params, inputs, call) in zip(states, batches, strict=True):
+            if call is None or call is not self.call:  # the first update op of a model_fn call
+                if self.size >= MetricState.flush_size:
+                    self.flush()
+                self.call = call
+                self.counted = {_NONE_ID}
+            if fold is not state._fold or params != state._params or len(inputs) != state._arity:
+                if not inputs:
+                    raise ValueError(f"Metric {state.name!r}: an update op must queue at least one input.")
+                state.flush()
+                state._fold, state._params, state._arity = fold, params, len(inputs)
+            counted = self.counted
+            for tensor in inputs:
+                if id(tensor) not in counted:  # None is in counted from the start
+                    counted.add(id(tensor))  # unique: the pending batches hold the tensor until the flush
+                    self.size += tensor.numel()
+                    if not tensor.is_inference():  # an inference tensor has no version counter: unchecked
+                        self.versions.append((tensor, tensor._version))
+            pending = state._pending
+            if not pending:
+                self.states.append(state)
+            pending.extend(inputs)
 
     def flush(self) -> None:
         """Folds every pending batch of every state and releases their tensors.
@@ -337,7 +349,7 @@ class PendingFolds:
             RuntimeError: a pending input was modified in place after its update op ran.
         """
         states, versions = self.states, self.versions
-        self.states, self.versions, self.size, self.call, self.counted = [], [], 0, None, set()
+        self.states, self.versions, self.size, self.call, self.counted = [], [], 0, None, {_NONE_ID}
         error: Exception | None = None
         taken: list[tuple[MetricState, list[torch.Tensor | None], Inputs | None]] = []
         try:
@@ -360,13 +372,16 @@ class PendingFolds:
             raise error
 
 
-def run_update_ops(metrics: Mapping[str, Any]) -> None:
-    """Runs the update op of every ``(value, update_op)`` pair in ``metrics``, in name order: what an
-    evaluation does after each model_fn call (Metric objects were updated by model_fn itself).
+class UpdateOps:
+    """Runs the update op of every ``(value, update_op)`` pair in each batch's ``eval_metric_ops``,
+    in name order: what an evaluation does after each model_fn call (Metric objects were updated by
+    model_fn itself). One instance serves one evaluation, called once per batch.
 
-    The update ops of deferred metrics (``deferred_pair``) queue their batches straight on their
-    states' ``PendingFolds``: the same as running each, without a call through the op and
-    ``MetricState.defer_latest`` per metric.
+    The te.metrics functions return the same pair on every call in a Graph (``deferred_pair``), so
+    batch after batch model_fn returns the same pairs: their order, and which are deferred metrics,
+    is worked out again only when the names or pairs change. The update op of a deferred metric
+    queues its batch straight on its state's ``PendingFolds``: the same as running the op, without a
+    call through it and ``MetricState.defer_latest`` per metric.
 
     >>> def fold(state, params, values):
     ...     state["total"].add_(values.sum())
@@ -377,20 +392,59 @@ def run_update_ops(metrics: Mapping[str, Any]) -> None:
     ...     "sum": deferred_pair(graph, state, lambda state, key: None, None, fold, None, (torch.ones(2),)),
     ...     "other": (MetricValue(lambda: None, graph=graph), UpdateOp(seen.append, graph=graph, args=(1,))),
     ... }
-    >>> run_update_ops(metrics); state.pending, seen
-    (1, [1])
+    >>> update_ops = UpdateOps()
+    >>> update_ops(metrics); update_ops(metrics); state.pending, seen
+    (2, [1, 1])
     """
-    compiling = _is_compiling()  # traced, every update op folds at once (MetricState.defer)
-    for name in sorted(metrics):
-        metric = metrics[name]
+
+    def __init__(self) -> None:
+        self._names: tuple[str, ...] = ()
+        self._metrics: tuple[Any, ...] = ()
+        # The update ops in name order: each run of deferred metrics sharing a PendingFolds as
+        # (group, states), which queues them in one call, and any other update op as (None, op).
+        self._plan: list[tuple[PendingFolds | None, Any]] = []
+
+    def __call__(self, metrics: Mapping[str, Any]) -> None:
+        if not metrics:
+            return
+        if _is_compiling():  # traced, every update op folds at once (MetricState.defer)
+            for name in sorted(metrics):
+                if isinstance(metrics[name], tuple):
+                    metrics[name][1]()
+            return
+        names, values = tuple(metrics), tuple(metrics.values())
+        if names != self._names or not all(map(operator.is_, values, self._metrics)):
+            self._plan = _plan([metrics[name] for name in sorted(metrics)])
+            self._names, self._metrics = names, values
+        for group, step in self._plan:
+            if group is None:
+                step()
+            else:
+                group.queue(step, map(_LATEST, step))
+
+
+def _plan(metrics: Sequence[Any]) -> list[tuple[PendingFolds | None, Any]]:
+    """``UpdateOps``'s plan for ``metrics``, in order (Metric objects have no update op to run)."""
+    plan: list[tuple[PendingFolds | None, Any]] = []
+    for metric in metrics:
         if not isinstance(metric, tuple):
             continue
         update_op = metric[1]
-        if compiling or type(update_op) is not UpdateOp or update_op.update is not _DEFER_LATEST:
-            update_op()
+        if type(update_op) is not UpdateOp or update_op.update is not _DEFER_LATEST:
+            plan.append((None, update_op))
             continue
         state = update_op.args[0]
-        state.group.queue(state, *state.latest)
+        if plan and plan[-1][0] is state.group:
+            plan[-1] = (state.group, (*plan[-1][1], state))
+        else:
+            plan.append((state.group, (state,)))
+    return plan
+
+
+def run_update_ops(metrics: Mapping[str, Any]) -> None:
+    """Runs the update op of every ``(value, update_op)`` pair in ``metrics`` once, in name order
+    (``UpdateOps``, for one batch)."""
+    UpdateOps()(metrics)
 
 
 def _concatenate(pending: list[list[torch.Tensor | None]], memo: FoldMemo) -> Inputs | None:
