@@ -14,7 +14,7 @@ from torch_estimator import metrics as te_metrics
 from torch_estimator.contract import EstimatorSpec, ModeKeys
 from torch_estimator.graph import Graph, get_or_create_global_step, get_variable
 from torch_estimator.graph import initializers as init
-from torch_estimator.metrics.state import run_update_ops
+from torch_estimator.metrics.state import UpdateOps
 from torch_estimator.train import Optimizer
 
 pytestmark = [
@@ -105,10 +105,11 @@ def evaluate(compile_graph):
     with graph.build(), torch.no_grad():
         graph(*batches[0], ModeKeys.EVAL)
     runner = torch.compile(graph, backend="aot_eager") if compile_graph else graph
+    update_ops = UpdateOps()
     with torch.no_grad():
         for features, labels in batches:
             spec = runner(features, labels, ModeKeys.EVAL)
-            run_update_ops(spec.eval_metric_ops)
+            update_ops(spec.eval_metric_ops)
     return {name: float(value.compute()) for name, (value, _) in spec.eval_metric_ops.items()}
 
 

@@ -25,7 +25,7 @@ from torch_estimator.metrics import (
     recall_at_k,
 )
 from torch_estimator.metrics.memo import FoldMemo
-from torch_estimator.metrics.state import PendingFolds, UpdateOps, run_update_ops
+from torch_estimator.metrics.state import PendingFolds, UpdateOps
 
 EVAL = ModeKeys.EVAL
 
@@ -429,7 +429,7 @@ def test_a_tensor_given_to_several_metrics_counts_once_per_model_fn_call(flush_s
     assert group.size == 16
 
 
-def test_run_update_ops_queues_as_running_each_update_op_does(flush_size):
+def test_update_ops_queue_as_running_each_update_op_does(flush_size):
     """What an evaluation runs per batch: the same rounds and folds as
     test_metrics_of_one_graph_fold_together_and_never_split_a_model_fn_call (flush_size 10, 8
     distinct elements a call), and a plain callable update op runs in name order, after the
@@ -446,10 +446,11 @@ def test_run_update_ops_queues_as_running_each_update_op_does(flush_size):
         }
 
     graph = graph_of(metrics_fn)
+    update_ops = UpdateOps()
     pending = []
     for step in range(5):
         spec = graph(torch.tensor([1, 0, 1, step % 2]), torch.tensor([1, 0, 0, 1]), EVAL)
-        run_update_ops(spec.eval_metric_ops)
+        update_ops(spec.eval_metric_ops)
         pending.append([state.pending for state in metric_states(graph)])
     assert pending == [[1, 1], [2, 2], [1, 1], [2, 2], [1, 1]]
     # When "b_plain" runs, "acc" has queued this call's batch and "iou" not yet (calls 3 and 5
@@ -517,7 +518,7 @@ def test_a_metric_function_returns_one_pair_whose_update_op_queues_its_latest_ca
     second = graph(torch.tensor([5.0, 7.0]), None, EVAL).eval_metric_ops["m"]
     assert second is first
     first[1].run()
-    run_update_ops({"m": second})
+    UpdateOps()({"m": second})
     (state,) = metric_states(graph)
     assert state.pending == 2
     assert float(second[0].compute()) == 6.0

@@ -86,7 +86,6 @@ __all__ = [
     "metric_state",
     "metric_states",
     "named_metric",
-    "run_update_ops",
 ]
 
 STATE_PREFIX = "metric:"
@@ -439,12 +438,6 @@ def _plan(metrics: Sequence[Any]) -> list[tuple[PendingFolds | None, Any]]:
         else:
             plan.append((state.group, (state,)))
     return plan
-
-
-def run_update_ops(metrics: Mapping[str, Any]) -> None:
-    """Runs the update op of every ``(value, update_op)`` pair in ``metrics`` once, in name order
-    (``UpdateOps``, for one batch)."""
-    UpdateOps()(metrics)
 
 
 def _concatenate(pending: list[list[torch.Tensor | None]], memo: FoldMemo) -> Inputs | None:
