@@ -276,6 +276,7 @@ _DEFER_LATEST = MetricState.defer_latest
 (``deferred_pair``; ``UpdateOps`` recognises these update ops by it)."""
 
 _LATEST = operator.attrgetter("latest")
+"""``state.latest`` of each state of a run, in C (``UpdateOps`` queues a run in one call)."""
 
 
 class PendingFolds:
